@@ -1,0 +1,160 @@
+"""Score the assistant on a hand-written question set: one command, JSON + Markdown out.
+
+    python eval/run.py                      # seeds/ + eval/questions.jsonl, ~30 s on 2 cores
+    python eval/run.py --sweep              # also: refusal floor sweep (how min_score was chosen)
+
+Ingests the corpus into a fresh temporary index (so the default vectorstore/ is not
+touched), asks every question through ``rag.ask``, and reports retrieval hit@1/hit@5/MRR,
+answer accuracy and token F1, citation correctness and refusal precision/recall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "eval")]
+
+import rag  # noqa: E402
+from metrics import contains_answer, first_rank, overlaps, refusal_scores, squash, token_f1  # noqa: E402
+from rag.answer import ExtractiveAnswerer  # noqa: E402
+from rag.cite import verify  # noqa: E402
+from rag.load import load_document  # noqa: E402
+
+
+def load_questions(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def support_span(corpus: Path, support: str) -> tuple[str, int, int] | None:
+    """(source, start, end) of the verbatim supporting text in the corpus."""
+    from rag.load import walk
+
+    for path, source in walk(corpus):
+        try:
+            text = load_document(path, source, 1 << 40).text
+        except Exception:
+            continue
+        i = text.find(support)
+        if i >= 0:
+            return source, i, i + len(support)
+    return None
+
+
+def evaluate(questions: list[dict], corpus: Path, settings: rag.Settings, answerer: str) -> dict:
+    rows = []
+    for q in questions:
+        t0 = time.perf_counter()
+        a = rag.ask(q["question"], answerer=answerer, settings=settings)
+        row = {"id": q["id"], "kind": q["kind"], "question": q["question"], "answerable": q["answerable"],
+               "answer": a.text, "refused": a.refused, "seconds": round(time.perf_counter() - t0, 3),
+               "citations": [f"{c.source}:{c.start}-{c.end}" for c in a.citations],
+               "citations_verified": all(verify(c, corpus) for c in a.citations)}
+        if q["answerable"]:
+            span = support_span(corpus, q["support"])
+            if span is None:
+                raise SystemExit(f"{q['id']}: supporting text not found verbatim in {corpus}: {q['support']!r}")
+            row["rank"] = first_rank([h.text for h in a.hits], q["support"])
+            row["correct"] = not a.refused and contains_answer(a.text, q["answers"])
+            row["f1"] = 0.0 if a.refused else token_f1(a.text, q["answers"])
+            row["citation_ok"] = any(c.source == span[0] and overlaps((c.start, c.end), span[1:]) for c in a.citations)
+        rows.append(row)
+    return {"metrics": summarize(rows), "rows": rows}
+
+
+def summarize(rows: list[dict]) -> dict:
+    ans = [r for r in rows if r["answerable"]]
+    answered = [r for r in ans if not r["refused"]]
+    ranks = [r["rank"] for r in ans]
+    m = {
+        "questions": len(rows), "answerable": len(ans), "unanswerable": len(rows) - len(ans),
+        "hit@1": sum(1 for k in ranks if k == 1) / len(ans),
+        "hit@5": sum(1 for k in ranks if k and k <= 5) / len(ans),
+        "mrr": sum(1 / k for k in ranks if k) / len(ans),
+        "accuracy": sum(r["correct"] for r in ans) / len(ans),
+        "f1": sum(r["f1"] for r in ans) / len(ans),
+        "citation_correct": sum(r["citation_ok"] for r in answered) / len(answered) if answered else 0.0,
+        "citations_verified": sum(r["citations_verified"] for r in rows) / len(rows),
+        **refusal_scores([r["refused"] for r in rows], [not r["answerable"] for r in rows]),
+        "mean_seconds": sum(r["seconds"] for r in rows) / len(rows),
+    }
+    for kind in ("copy", "paraphrase"):
+        sub = [r for r in ans if r["kind"] == kind]
+        if sub:
+            m[f"accuracy_{kind}"] = sum(r["correct"] for r in sub) / len(sub)
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()}
+
+
+def sweep(questions: list[dict], settings: rag.Settings) -> list[dict]:
+    """Refusal precision/recall and answered accuracy at each candidate floor."""
+    eng = rag.engine(settings=settings)
+    ranker = ExtractiveAnswerer(eng.embedder, 0.0)
+    best = []
+    for q in questions:
+        ranked = ranker.rank(q["question"], eng.retriever.retrieve(q["question"], settings.top_k))
+        top = ranked[0] if ranked else None
+        ok = bool(top) and q["answerable"] and contains_answer(top.hit.text[top.a : top.b], q["answers"])
+        best.append((top.score if top else 0.0, q["answerable"], ok))
+    out = []
+    for floor in [x / 100 for x in range(15, 56, 2)]:
+        refused = [s < floor for s, _, _ in best]
+        r = refusal_scores(refused, [not a for _, a, _ in best])
+        acc = sum(ok and s >= floor for s, _, ok in best) / sum(a for _, a, _ in best)
+        out.append({"floor": floor, **{k: round(v, 3) for k, v in r.items()}, "accuracy": round(acc, 3)})
+    return out
+
+
+def markdown(result: dict, title: str) -> str:
+    m = result["metrics"]
+    lines = [f"# {title}", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in m.items()]
+    misses = [r for r in result["rows"] if (r["answerable"] and not r["correct"]) or (not r["answerable"] and not r["refused"])]
+    if misses:
+        lines += ["", "## Misses", "", "| id | question | answer | retrieval rank |", "|---|---|---|---|"]
+        for r in misses:
+            ans = squash(r["answer"])[:140].replace("|", "\\|")
+            lines.append(f"| {r['id']} | {r['question']} | {ans} | {r.get('rank', '-')} |")
+    if result.get("sweep"):
+        lines += ["", "## Refusal floor sweep", "", "| floor | refusal precision | refusal recall | accuracy |", "|---|---|---|---|"]
+        lines += [f"| {s['floor']} | {s['refusal_precision']} | {s['refusal_recall']} | {s['accuracy']} |" for s in result["sweep"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--questions", type=Path, default=ROOT / "eval" / "questions.jsonl")
+    p.add_argument("--corpus", type=Path, default=ROOT / "seeds")
+    p.add_argument("--out", type=Path, default=ROOT / "eval" / "results")
+    p.add_argument("--answerer", default="auto")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--min-score", type=float, default=None)
+    p.add_argument("--sweep", action="store_true", help="also sweep the refusal floor")
+    args = p.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
+        settings = rag.Settings.from_env(store=Path(tmp), corpus=args.corpus, top_k=args.top_k, min_score=args.min_score)
+        report = rag.ingest(args.corpus, settings=settings)
+        print(f"ingested: {report.summary()}", file=sys.stderr)
+        questions = load_questions(args.questions)
+        result = evaluate(questions, args.corpus, settings, args.answerer)
+        result["settings"] = {"top_k": settings.top_k, "min_score": settings.min_score, "answerer": args.answerer,
+                              "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap}
+        if args.sweep:
+            result["sweep"] = sweep(questions, settings)
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = f"{args.questions.stem}-{args.answerer}"
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = markdown(result, f"Eval: {args.questions.name} ({args.answerer} answerer)")
+    (args.out / f"{name}.md").write_text(md)
+    print(md)
+    print(f"wrote {args.out / name}.json and .md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""Errors a user can cause. Each message says what happened and what to do.
+
+Library code raises these; the CLI and the UI show ``str(error)``, never a traceback.
+"""
+
+
+class RagError(Exception):
+    """Base class: anything the user can fix."""
+
+
+class QuestionError(RagError):
+    """The question is empty or too long."""
+
+
+class CorpusError(RagError):
+    """The corpus folder is missing, not a folder, or holds nothing readable."""
+
+
+class EmptyIndexError(RagError):
+    """The index holds no chunks yet: ingest a folder first."""
+
+
+class ModelError(RagError):
+    """A packaged model is missing or does not load."""
+
+
+class SettingsError(RagError):
+    """A setting has a value that cannot work (unknown answerer, bad number)."""

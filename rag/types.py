@@ -1,0 +1,104 @@
+"""The nouns every stage passes along: documents, chunks, hits, citations, answers.
+
+All are frozen dataclasses. Offsets are character offsets into a document's extracted
+text (for .txt/.md that is the decoded file), so ``text[start:end]`` is always the exact
+passage a chunk, hit or citation refers to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One file's extracted text. ``source`` is its path relative to the corpus root."""
+
+    source: str
+    text: str
+    sha256: str  # of the file's bytes: unchanged hash means nothing to re-embed
+    note: str = ""  # e.g. "decoded as cp1252" when the file was not UTF-8
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document: ``document.text[start:end] == text``."""
+
+    id: str
+    source: str
+    start: int
+    end: int
+    text: str
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its relevance score (cosine similarity, -1..1)."""
+
+    id: str
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A checked pointer to the exact words an answer rests on.
+
+    ``quote`` equals the source's extracted text at ``[start:end]``; ``chunk_id`` names
+    the retrieved chunk it was taken from.
+    """
+
+    source: str
+    start: int
+    end: int
+    quote: str
+    chunk_id: str
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What ``rag.ask`` returns."""
+
+    question: str
+    text: str
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    answerer: str = ""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What ``rag.ingest`` did: files by outcome and chunk counts."""
+
+    corpus: str
+    collection: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (source, note)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        """One human line, e.g. '3 added, 0 updated, 1 removed, 5 unchanged, 1 skipped; 42 chunks'."""
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
+            f"{self.chunks_total} chunks in the index (+{self.chunks_added} -{self.chunks_removed}) "
+            f"in {self.seconds:.1f} s"
+        )

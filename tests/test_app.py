@@ -1,0 +1,75 @@
+"""The Gradio UI, served for real on a loopback port and asked over HTTP with gradio_client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+from test_offline import clean_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def app_url(tmp_path, corpus):
+    port = free_port()
+    log = tmp_path / "net.log"
+    log.touch()
+    script = (
+        "import netguard; netguard.install()\n"
+        "import runpy, sys\n"
+        f"sys.argv = ['app.py', '--corpus', {str(corpus)!r}, '--store', {str(tmp_path / 'ix')!r}, '--port', '{port}']\n"
+        f"runpy.run_path({str(ROOT / 'app.py')!r}, run_name='__main__')\n"
+    )
+    out = open(tmp_path / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, "-c", script], env=clean_env(log), stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise AssertionError(f"app did not start:\n{(tmp_path / 'app.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert log.read_text() == "", f"the app used the network:\n{log.read_text()}"
+
+
+def _reply(result) -> str:
+    content = result[0][-1]["content"]
+    return content if isinstance(content, str) else " ".join(part.get("text", "") for part in content)
+
+
+def test_ui_answers_with_a_highlighted_citation_over_http(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    result = client.predict("Who is the chief of staff of Kiev's armed forces?", [], api_name="/chat")
+    reply, sources = _reply(result), result[2]
+    assert "Andrii Hnatov" in reply and "[1]" in reply and "article.txt" in reply
+    assert "<mark>" in sources and "Andrii Hnatov" in sources.split("<mark>")[1].split("</mark>")[0]
+
+    result = client.predict("", [], api_name="/chat")
+    assert "empty" in _reply(result) and "Traceback" not in _reply(result)
+
+    result = client.predict("What is the capital of Australia?", [], api_name="/chat")
+    assert "couldn't find" in _reply(result) and "Closest passages" in result[2]
+
+
+def test_app_binds_loopback_only(app_url):
+    assert app_url.startswith("http://127.0.0.1:")
+    html = urllib.request.urlopen(app_url, timeout=5).read().decode()
+    assert "Ask your documents" in html or "gradio" in html.lower()

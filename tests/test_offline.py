@@ -1,0 +1,40 @@
+"""Offline by construction: a full ingest + ask opens no connection beyond loopback.
+
+Runs in a fresh interpreter with every offline/telemetry variable removed from the
+environment, so the package's own defaults have to keep it off the network.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED", "ANONYMIZED_TELEMETRY")
+
+
+def clean_env(log: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_VARS}
+    env["NETGUARD_LOG"] = str(log)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT)])
+    return env
+
+
+def test_ingest_and_ask_touch_no_network(tmp_path, corpus):
+    log = tmp_path / "net.log"
+    log.touch()
+    script = (
+        "import netguard; netguard.install()\n"
+        "import rag\n"
+        f"r = rag.ingest({str(corpus)!r}, store={str(tmp_path / 'ix')!r})\n"
+        "assert r.chunks_total > 0, r\n"
+        f"a = rag.ask('Who is the top Ukrainian negotiator?', store={str(tmp_path / 'ix')!r})\n"
+        "assert 'Umerov' in a.text, a.text\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], env=clean_env(log), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok")
+    assert log.read_text() == "", f"non-loopback network use:\n{log.read_text()}"
