@@ -68,12 +68,18 @@ def md_escape(text: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """Chat text: the answer, then where it came from and which answerer wrote it."""
+    """Chat text: the answer, then where it came from and which answerer wrote it.
+
+    Sentences no passage supports are shown in italics with a warning, not as cited.
+    """
     text = md_escape(answer.text)
+    for sentence in answer.unsupported:
+        plain = md_escape(sentence)
+        text = text.replace(plain, f"*{plain}* ⚠️ *(not supported by the documents)*", 1)
     if answer.refused:
-        return text
+        return f"{text}\n\n<sub>answered by: {md_escape(answer.answerer)}</sub>"
     cited = "; ".join(f"[{n}] {md_escape(c.source)}" for n, c in enumerate(answer.citations, 1))
-    return f"{text}\n\n<sub>Sources: {cited} · answered by the {answer.answerer} answerer</sub>"
+    return f"{text}\n\n<sub>Sources: {cited} · answered by: {md_escape(answer.answerer)}</sub>"
 
 
 def build(settings: rag.Settings):
@@ -84,21 +90,30 @@ def build(settings: rag.Settings):
     def status() -> str:
         files = engine.store.files()
         return (f"**Corpus** `{settings.corpus}` · {len(files)} documents, {engine.store.count()} chunks "
-                f"· index `{settings.store}`")
+                f"· index `{settings.store}` · **answerer** {engine.answerer_name()}")
 
     def respond(message: str, history: list | None):
-        history = list(history or [])
+        """Stream one turn: the best passage at once, then the model's words, then the checked answer."""
+        history = list(history or []) + [{"role": "user", "content": md_escape(str(message or ""))}]
         try:
-            answer = engine.ask(message)
-            reply, sources = answer_markdown(answer), sources_html(answer)
+            quick = None
+            if engine.answerer_name() != "extractive":
+                quick = engine.ask(message, answerer="extractive")  # ~0.2 s: shown while the model reads
+                note = "" if quick.refused else f"*Best matching passage: \u201c{md_escape(quick.citations[0].quote)}\u201d [1]*\n\n"
+                yield history + [{"role": "assistant", "content": note + "✍️ …"}], "", sources_html(quick)
+            draft = ""
+            for event in engine.ask_stream(message):
+                if isinstance(event, str):
+                    draft += event
+                    yield history + [{"role": "assistant", "content": f"{md_escape(draft)} ✍️"}], "", sources_html(quick)
+                else:
+                    yield history + [{"role": "assistant", "content": answer_markdown(event)}], "", sources_html(event)
         except rag.RagError as e:
-            reply, sources = f"⚠️ {md_escape(str(e))}", sources_html(None)
+            yield history + [{"role": "assistant", "content": f"⚠️ {md_escape(str(e))}"}], "", sources_html(None)
         except Exception as e:  # never a traceback in the UI; the log has it
             log.exception("answering failed")
             reply = f"⚠️ Something went wrong ({type(e).__name__}: {md_escape(str(e))}). Details are in the server log."
-            sources = sources_html(None)
-        history += [{"role": "user", "content": md_escape(str(message or ""))}, {"role": "assistant", "content": reply}]
-        return history, "", sources
+            yield history + [{"role": "assistant", "content": reply}], "", sources_html(None)
 
     with gr.Blocks(title="Ask your documents", analytics_enabled=False) as demo:
         gr.Markdown("## Ask your documents\nAnswers come only from the documents in the corpus folder, with the exact passage they rest on.")
@@ -132,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         log.info("index: %s", report.summary())
         for source, reason in report.skipped:
             log.info("  skipped %s: %s", source, reason)
-        rag.engine(settings=settings).embedder.embed(["warm up"])  # load the model before the first question
+        engine = rag.engine(settings=settings)
+        engine.embedder.embed(["warm up"])  # load the models before the first question
+        engine.warm_up()
+        log.info("answerer: %s", engine.answerer_name())
     except rag.RagError as e:
         print(f"error: {e}")
         return 2

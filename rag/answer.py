@@ -16,6 +16,7 @@ the floor sweep.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,11 +24,12 @@ from .chunk import sentence_spans
 from .cite import cite
 from .embed import Embedder
 from .errors import SettingsError
+from .settings import Settings
 from .types import Answer, Hit
 
 REFUSAL = "I couldn't find this in the documents."
 W_COS, W_LEX, W_PASSAGE = 4 / 6, 1 / 6, 1 / 6
-ANSWERERS = ("auto", "extractive")
+ANSWERERS = ("auto", "local", "openai", "extractive")
 
 _STOP = set(
     """a an the and or but if of to in on at by for with from as is are was were be been being do does did
@@ -39,11 +41,15 @@ _STOP = set(
 
 
 class Answerer(Protocol):
-    """Writes an answer from retrieved passages."""
+    """Writes an answer from retrieved passages.
+
+    ``stream`` yields the answer's text as it is written (nothing, for answerers that do
+    not write), then the final ``Answer``.
+    """
 
     name: str
 
-    def answer(self, question: str, hits: list[Hit]) -> Answer: ...
+    def stream(self, question: str, hits: list[Hit]) -> Iterator[str | Answer]: ...
 
 
 def terms(text: str) -> set[str]:
@@ -104,6 +110,9 @@ class ExtractiveAnswerer:
             scored.append(Scored(hit, a, b, round(W_COS * cos + W_LEX * lex + W_PASSAGE * hit.score, 4)))
         return sorted(scored, key=lambda s: -s.score)
 
+    def stream(self, question: str, hits: list[Hit]) -> Iterator[str | Answer]:
+        yield self.answer(question, hits)
+
     def answer(self, question: str, hits: list[Hit]) -> Answer:
         ranked = self.rank(question, hits)
         if not ranked or ranked[0].score < self.min_score:
@@ -114,8 +123,32 @@ class ExtractiveAnswerer:
                       citations=[citation], hits=hits, answerer=self.name)
 
 
-def make_answerer(name: str, embedder: Embedder, min_score: float) -> Answerer:
-    """The answerer called ``name``; unknown names list the valid ones."""
-    if name in ("auto", "extractive"):
-        return ExtractiveAnswerer(embedder, min_score)
+def make_answerer(settings: Settings, embedder: Embedder, name: str | None = None) -> Answerer:
+    """The answerer called ``name`` (default: ``settings.answerer``); unknown names list the valid ones.
+
+    'auto' resolves to the server at ``llm_url`` when one is set, else to the local model
+    when its packages are installed, else to the extractive answerer. Loading failures
+    surface on first use as ``ModelError``; the engine then falls back under 'auto'.
+    """
+    name = name or settings.answerer
+    extractive = ExtractiveAnswerer(embedder, settings.min_score)
+    if name == "auto":
+        from .llm import installed
+
+        name = "openai" if settings.llm_url else "local" if installed(settings.llm_model) else "extractive"
+    if name == "extractive":
+        return extractive
+    if name in ("local", "openai"):
+        from .generate import GenerativeAnswerer
+        from .llm import OpenAIModel, local_model, spec
+
+        if name == "openai":
+            if not settings.llm_url:
+                raise SettingsError("answerer 'openai' needs a server: set RAG_LLM_URL (e.g. http://127.0.0.1:8080/v1).")
+            model = OpenAIModel(settings.llm_url, settings.llm_api_model, settings.llm_api_key)
+        else:
+            spec(settings.llm_model)  # rejects unknown model names now, not at the first question
+            model = local_model(settings.llm_model, settings.model_dir)
+        return GenerativeAnswerer(model, extractive, max_passages=settings.llm_passages,
+                                  max_tokens=settings.llm_max_tokens, fallback_score=settings.fallback_score)
     raise SettingsError(f"Unknown answerer {name!r}; choose one of: {', '.join(ANSWERERS)}.")

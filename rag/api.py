@@ -1,22 +1,27 @@
 """The Python API: ``ingest`` a folder, ``ask`` a question. The CLI, the UI and the eval use these.
 
-An ``Engine`` holds one store, the embedder and the retriever; engines are cached per
-(store folder, collection), so repeated calls reuse the loaded model and open index.
+An ``Engine`` holds one store, the embedder, the retriever and the settings; engines are
+cached per settings, so repeated calls reuse the loaded models and the open index.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from .answer import make_answerer
 from .embed import get_embedder
-from .errors import EmptyIndexError, QuestionError
+from .errors import EmptyIndexError, ModelError, QuestionError
 from .index import Progress, sync
 from .retrieve import DenseRetriever
 from .settings import Settings
 from .store import Store
 from .types import Answer, IngestReport
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -29,11 +34,41 @@ class Engine:
         self.retriever = DenseRetriever(self.store, self.embedder)
         self._lock = threading.Lock()  # one ingest at a time per engine
 
+    def answerer_name(self) -> str:
+        """Which answerer 'auto' (or the configured one) will use, for the UI and logs."""
+        return make_answerer(self.settings, self.embedder).name
+
+    def warm_up(self) -> None:
+        """Load the local model now (under 'auto', a failure is logged and answering falls back)."""
+        answerer = make_answerer(self.settings, self.embedder)
+        model = getattr(answerer, "model", None)
+        if model is not None and hasattr(model, "load"):
+            try:
+                model.load()
+            except ModelError as e:
+                if self.settings.answerer != "auto":
+                    raise
+                log.warning("the local model is unavailable, answers will be extractive: %s", e)
+
     def ingest(self, corpus: str | Path | None = None, progress: Progress | None = None) -> IngestReport:
         with self._lock:
             return sync(Path(corpus or self.settings.corpus), self.store, self.settings, self.embedder, progress)
 
     def ask(self, question: str, history: list | None = None, answerer: str | None = None, k: int | None = None) -> Answer:
+        final = None
+        for event in self.ask_stream(question, history, answerer, k):
+            if isinstance(event, Answer):
+                final = event
+        assert final is not None
+        return final
+
+    def ask_stream(self, question: str, history: list | None = None, answerer: str | None = None,
+                   k: int | None = None) -> Iterator[str | Answer]:
+        """Yield the answer's text as the model writes it, then the checked ``Answer``.
+
+        Under 'auto', a model that fails to load or a server that does not answer falls
+        back to the extractive answerer, and the Answer's ``answerer`` says why.
+        """
         question = check_question(question, self.settings.max_question_chars)
         if self.store.count() == 0:
             raise EmptyIndexError(
@@ -41,8 +76,15 @@ class Engine:
                 f"`python -m rag ingest FOLDER` (a folder of .txt or .md files)."
             )
         hits = self.retriever.retrieve(question, k or self.settings.top_k)
-        chosen = make_answerer(answerer or self.settings.answerer, self.embedder, self.settings.min_score)
-        return chosen.answer(question, hits)
+        name = answerer or self.settings.answerer
+        try:
+            yield from make_answerer(self.settings, self.embedder, name).stream(question, hits)
+        except ModelError as e:
+            if name != "auto":
+                raise
+            log.warning("falling back to the extractive answerer: %s", e)
+            fallback = make_answerer(self.settings, self.embedder, "extractive").stream(question, hits)
+            yield from (replace(ev, answerer=f"extractive, because: {e}") if isinstance(ev, Answer) else ev for ev in fallback)
 
 
 def check_question(question: object, limit: int) -> str:
@@ -58,20 +100,21 @@ def check_question(question: object, limit: int) -> str:
     return text
 
 
-_engines: dict[tuple[str, str], Engine] = {}
+_engines: dict[Settings, Engine] = {}
 _engines_lock = threading.Lock()
 
 
 def engine(store: str | Path | None = None, settings: Settings | None = None) -> Engine:
-    """The cached engine for ``store`` (a folder; default: settings.store)."""
+    """The cached engine for these settings and ``store`` (a folder; default: settings.store).
+
+    The model and the embedder are shared by all engines; an engine is cheap.
+    """
     s = settings or Settings.from_env()
-    if store is not None:
-        s = Settings.from_env(**{**s.__dict__, "store": Path(store)})
-    key = (str(Path(s.store).resolve()), s.collection)
+    s = replace(s, store=Path(store if store is not None else s.store).resolve())
     with _engines_lock:
-        if key not in _engines:
-            _engines[key] = Engine(s)
-        return _engines[key]
+        if s not in _engines:
+            _engines[s] = Engine(s)
+        return _engines[s]
 
 
 def ingest(path: str | Path | None = None, store: str | Path | None = None, *,
@@ -80,9 +123,11 @@ def ingest(path: str | Path | None = None, store: str | Path | None = None, *,
     return engine(store, settings).ingest(path, progress)
 
 
-def ask(question: str, history: list | None = None, store: str | Path | None = None, answerer: str = "auto", *,
+def ask(question: str, history: list | None = None, store: str | Path | None = None, answerer: str | None = None, *,
         k: int | None = None, settings: Settings | None = None) -> Answer:
     """Answer ``question`` from the index, with citations, or refuse.
+
+    ``answerer``: 'auto' (the default, via ``settings.answerer``), 'local', 'openai' or 'extractive'.
 
     ``history`` (earlier turns) is accepted for API stability; follow-up rewriting uses it
     in a later version. Raises ``QuestionError`` / ``EmptyIndexError`` with what to do.

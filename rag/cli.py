@@ -26,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ask", help="answer a question from the index, with citations")
     a.add_argument("question")
     a.add_argument("-k", "--top-k", type=int, help="passages to retrieve (default 5)")
-    a.add_argument("--answerer", help="auto | extractive (default auto)")
+    a.add_argument("--answerer", help="auto | local | openai | extractive (default auto)")
+    a.add_argument("--model", help="local model: qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, smollm2-135m")
+    a.add_argument("--llm-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (env RAG_LLM_URL)")
     a.add_argument("--json", action="store_true", help="print the Answer as JSON")
     return p
 
@@ -39,18 +41,33 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env(store=args.store)
         if args.command == "ingest":
             return _ingest(api, settings, args.path)
-        settings = Settings.from_env(store=args.store, top_k=args.top_k, answerer=args.answerer)
-        answer = api.ask(args.question, settings=settings)
+        settings = Settings.from_env(store=args.store, top_k=args.top_k, answerer=args.answerer,
+                                     llm_model=args.model, llm_url=args.llm_url)
+        answer = None
+        streamed = False
+        for event in api.engine(settings=settings).ask_stream(args.question):
+            if isinstance(event, str):
+                if not args.json and event:
+                    print(event, end="", flush=True, file=sys.stderr)  # the draft, as it is written
+                    streamed = True
+            else:
+                answer = event
+        if streamed:
+            print(file=sys.stderr)
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    assert answer is not None
     if args.json:
         print(json.dumps(asdict(answer), indent=2))
         return 0
     print(answer.text)
+    for sentence in answer.unsupported:
+        print(f"  (not supported by the documents: \u201c{sentence}\u201d)")
     for n, c in enumerate(answer.citations, 1):
         where = f"{c.source}" + (f", page {c.page}" if c.page else "") + f", characters {c.start}-{c.end}"
         print(f"\n[{n}] {where}\n    \u201c{c.quote}\u201d")
+    print(f"\nanswered by: {answer.answerer}")
     if answer.refused and answer.hits:
         print("\nClosest passages:")
         for h in answer.hits[:3]:

@@ -40,7 +40,32 @@ class Settings:
     """Passages retrieved per question."""
 
     answerer: str = "auto"
-    """Which answerer writes the answer: 'auto' or 'extractive'."""
+    """Who writes the answer: 'auto' (the server at llm_url if set, else the local model if
+    installed, else extractive), 'local', 'openai' (the server at llm_url) or 'extractive'."""
+
+    llm_model: str = "qwen2.5-coder-1.5b"
+    """Local model: 'qwen2.5-coder-1.5b', 'qwen2.5-coder-0.5b' (~2x faster, weaker) or 'smollm2-135m'."""
+
+    llm_url: str = ""
+    """Base URL of an OpenAI-compatible server (vLLM, llama.cpp server, Ollama), e.g. http://127.0.0.1:8080/v1."""
+
+    llm_api_model: str = ""
+    """Model name sent to that server (empty: the server's default)."""
+
+    llm_api_key: str = ""
+    """Bearer token for that server, if it wants one."""
+
+    model_dir: Path = Path.home() / ".cache" / "rag" / "models"
+    """Where packaged models are assembled (once, ~1.1 GB for the default)."""
+
+    llm_passages: int = 3
+    """Passages put in the model's prompt: on 2 cores each costs ~2 s before the first token."""
+
+    llm_max_tokens: int = 120
+    """Longest answer the model may write."""
+
+    fallback_score: float = 0.45
+    """When the model declines but the best sentence scores at least this, quote that sentence."""
 
     min_score: float = 0.37
     """Refusal floor on the best sentence's support score (see rag/answer.py for how it was chosen)."""

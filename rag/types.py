@@ -71,6 +71,7 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
     answerer: str = ""
+    unsupported: list[str] = field(default_factory=list)  # answer sentences no passage backs
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ def corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, corpus: Path) -> rag.Settings:
-    return rag.Settings.from_env(corpus=corpus, store=tmp_path / "index")
+    """Extractive answering: fast, deterministic; the model tests ask for the local model explicitly."""
+    return rag.Settings.from_env(corpus=corpus, store=tmp_path / "index", answerer="extractive")
 
 
 def free_port() -> int:

@@ -17,8 +17,7 @@ from test_offline import clean_env
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def app_url(tmp_path, corpus):
+def serve(tmp_path, corpus, answerer: str):
     port = free_port()
     log = tmp_path / "net.log"
     log.touch()
@@ -29,7 +28,8 @@ def app_url(tmp_path, corpus):
         f"runpy.run_path({str(ROOT / 'app.py')!r}, run_name='__main__')\n"
     )
     out = open(tmp_path / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", script], env=clean_env(log), stdout=out, stderr=subprocess.STDOUT)
+    env = {**clean_env(log), "RAG_ANSWERER": answerer}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.time() + 180
@@ -46,6 +46,11 @@ def app_url(tmp_path, corpus):
         proc.terminate()
         proc.wait(timeout=30)
     assert log.read_text() == "", f"the app used the network:\n{log.read_text()}"
+
+
+@pytest.fixture
+def app_url(tmp_path, corpus):
+    yield from serve(tmp_path, corpus, "extractive")
 
 
 def _reply(result) -> str:
@@ -67,6 +72,7 @@ def test_ui_answers_with_a_highlighted_citation_over_http(app_url):
 
     result = client.predict("What is the capital of Australia?", [], api_name="/chat")
     assert "couldn't find" in _reply(result) and "Closest passages" in result[2]
+    assert "answered by: extractive" in _reply(result)
 
 
 def test_app_binds_loopback_only(app_url):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 
-def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RAG_ANSWERER": "extractive", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_help():
