@@ -158,6 +158,7 @@ class LocalModel:
         self.n_ctx = n_ctx
         self._server: Any = None
         self._lock = threading.Lock()  # llama.cpp runs one sequence at a time here (n_parallel=1)
+        self.options: dict[str, Any] = {}  # extra llama.cpp request fields (the benchmark turns off prompt caching)
 
     def load(self) -> Any:
         if self._server is None:
@@ -185,7 +186,7 @@ class LocalModel:
         server = self.load()
         pieces: queue.Queue[object] = queue.Queue()
         done = object()
-        request = {"messages": list(messages), "max_tokens": max_tokens, "temperature": 0, "stream": True}
+        request = {"messages": list(messages), "max_tokens": max_tokens, "temperature": 0, "stream": True, **self.options}
 
         def on_chunk(chunk: Any) -> None:
             data = json.loads(chunk) if isinstance(chunk, str) else chunk
