@@ -35,17 +35,22 @@ from rag.llm import as_llama_index, local_model  # noqa: E402
 from run import evaluate, load_questions  # noqa: E402
 
 
+def stats(pieces: list[str], first: float | None, total: float) -> dict:
+    """Time to first token, generation rate after it, whole time (one streamed piece ~ one token)."""
+    n, first = len(pieces), total if first is None else first
+    rate = (n - 1) / (total - first) if n > 1 and total > first else 0.0
+    return {"ttft": first, "tokens": n, "total": total, "tok_s": rate, "text": "".join(pieces)}
+
+
 def timed(stream) -> dict:  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
-    first, n, text = None, 0, ""
+    pieces: list[str] = []
+    first = None
     for piece in stream:
         if piece:
             first = first if first is not None else time.perf_counter() - t0
-            n += 1
-            text += piece
-    total = time.perf_counter() - t0
-    first = first if first is not None else total
-    return {"ttft": first, "tokens": n, "total": total, "tok_s": (n - 1) / (total - first) if n > 1 and total > first else 0.0, "text": text}
+            pieces.append(piece)
+    return stats(pieces, first, time.perf_counter() - t0)
 
 
 def raw_stream(server, messages, max_tokens):  # type: ignore[no-untyped-def]
@@ -64,10 +69,7 @@ def raw_stream(server, messages, max_tokens):  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     server.handle_chat_completions({"messages": messages, "max_tokens": max_tokens, "temperature": 0,
                                     "stream": True, "cache_prompt": False}, on_chunk)
-    total = time.perf_counter() - t0
-    first = (marks[0] - t0) if marks else total
-    n = len(pieces)
-    return {"ttft": first, "tokens": n, "total": total, "tok_s": (n - 1) / (total - first) if n > 1 and total > first else 0.0, "text": "".join(pieces)}
+    return stats(pieces, marks[0] - t0 if marks else None, time.perf_counter() - t0)
 
 
 def project_stream(llm, messages):  # type: ignore[no-untyped-def]
