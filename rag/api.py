@@ -1,7 +1,8 @@
 """The Python API: ``ingest`` a folder, ``ask`` a question. The CLI, the UI and the eval use these.
 
-An ``Engine`` holds one store, the embedder and the retriever; engines are cached per
-(store folder, collection), so repeated calls reuse the loaded model and open index.
+An ``Engine`` holds one store, its keyword index, the embedder and the retriever; engines
+are cached per (store folder, collection), so repeated calls reuse the loaded model and
+open indexes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from .answer import make_answerer
 from .embed import get_embedder
 from .errors import EmptyIndexError, QuestionError
 from .index import Progress, sync
-from .retrieve import DenseRetriever
+from .keyword import KeywordFile
+from .retrieve import make_retriever
 from .settings import Settings
 from .store import Store
 from .types import Answer, IngestReport
@@ -25,13 +27,16 @@ class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.store, settings.collection)
+        self.keywords = KeywordFile(settings.store, settings.collection)
         self.embedder = get_embedder()
-        self.retriever = DenseRetriever(self.store, self.embedder)
+        self.retriever = make_retriever(settings.retriever, self.store, self.embedder, self.keywords,
+                                        settings.hybrid_weight, settings.candidates)
         self._lock = threading.Lock()  # one ingest at a time per engine
 
     def ingest(self, corpus: str | Path | None = None, progress: Progress | None = None) -> IngestReport:
         with self._lock:
-            return sync(Path(corpus or self.settings.corpus), self.store, self.settings, self.embedder, progress)
+            return sync(Path(corpus or self.settings.corpus), self.store, self.settings, self.embedder, progress,
+                        self.keywords)
 
     def ask(self, question: str, history: list | None = None, answerer: str | None = None, k: int | None = None) -> Answer:
         question = check_question(question, self.settings.max_question_chars)

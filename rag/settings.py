@@ -54,6 +54,16 @@ class Settings:
     extensions: tuple[str, ...] = (".txt", ".md", ".markdown")
     """File types ingested from the corpus folder."""
 
+    # --- retrieval (issue 4) ---
+    retriever: str = "hybrid"
+    """Which retriever finds the passages: 'hybrid' (BM25 + dense, fused), 'dense' or 'bm25' (see rag/retrieve.py)."""
+
+    hybrid_weight: float = 0.5
+    """Weight of the dense cosine in the hybrid score ``w * cosine + (1 - w) * bm25`` (chosen in eval/results/tuning.md)."""
+
+    candidates: int = 20
+    """Chunks each side (dense, BM25) proposes to the hybrid before fusion keeps the best ``top_k``."""
+
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
         """Defaults, then ``RAG_*`` environment variables, then ``overrides`` (None = keep)."""
@@ -74,6 +84,10 @@ class Settings:
             raise SettingsError(f"chunk_overlap must be between 0 and chunk_tokens/2, not {s.chunk_overlap}.")
         if s.top_k < 1:
             raise SettingsError(f"top_k must be at least 1, not {s.top_k}.")
+        if not 0.0 <= s.hybrid_weight <= 1.0:
+            raise SettingsError(f"hybrid_weight must be between 0 and 1, not {s.hybrid_weight}.")
+        if s.candidates < 1:
+            raise SettingsError(f"candidates must be at least 1, not {s.candidates}.")
         return s
 
     @property
