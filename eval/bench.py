@@ -2,8 +2,8 @@
 
     python eval/bench.py                              # all sets, ~4 min on 2 idle cores
     python eval/bench.py --set mini_squad_v2 --limit 20   # a CI-size run, ~40 s
-    python eval/bench.py --tune                       # + fusion grid -> eval/results/tuning.*
-    python eval/bench.py --chunks 96/16,160/32,254/32 # + chunk size/overlap comparison
+    python eval/bench.py --tune                       # instead: fusion grid -> eval/results/tuning.*
+    python eval/bench.py --chunks 96/16,160/32,254/32 # instead: chunk size/overlap comparison
 
 Sets: the folders of ../shared/benchmarks/ (LlamaIndex ``rag_dataset.json`` +
 ``source_files/``) and ``project`` (seeds/ with eval/questions.jsonl). Each corpus is
@@ -78,6 +78,7 @@ def load_set(name: str, bench_dir: Path, tmp: Path, limit: int | None) -> BenchS
     corpus = folder / "source_files"
     if name == "mini_squad_v2":
         corpus = tmp / name
+        shutil.rmtree(corpus, ignore_errors=True)
         shutil.copytree(folder / "source_files", corpus / "articles")
         golds = sorted({c for q in qs for c in q.contexts})
         (corpus / "gold").mkdir()
@@ -97,13 +98,14 @@ def first_gold(passages: list[str], contexts: list[str]) -> int | None:
 def score_set(bs: BenchSet, settings: rag.Settings, retrievers: tuple[str, ...] = RETRIEVERS) -> dict[str, dict]:
     """Ingest ``bs`` into ``settings.store`` and score each retriever on its questions."""
     from rag.api import Engine
+    from rag.retrieve import keep_close
 
     report = rag.ingest(bs.corpus, settings=settings)
     out: dict[str, dict] = {"_ingest": {"chunks": report.chunks_total, "seconds": round(report.seconds, 1)}}
     for name in retrievers:
         eng = Engine(rag.Settings.from_env(**{**settings.__dict__, "retriever": name}))
         eng.retriever.retrieve("warm up", 1)  # model, index and keyword file load outside the timings
-        ranks, sent, chars, lat, top_ans, top_unans = [], [], [], [], [], []
+        ranks, sent, chars, found, lat, top_ans, top_unans = [], [], [], [], [], [], []
         for q in bs.questions:
             t0 = time.perf_counter()
             hits = eng.retriever.retrieve(q.query, max(DEPTH, settings.top_k))
@@ -111,13 +113,16 @@ def score_set(bs: BenchSet, settings: rag.Settings, retrievers: tuple[str, ...] 
             best = hits[0].score if hits else -1.0
             if q.contexts:
                 ranks.append(first_gold([h.text for h in hits[:DEPTH]], q.contexts))
-                sent.append(min(len(hits), settings.top_k))
-                chars.append(sum(len(h.text) for h in hits[: settings.top_k]))
+                passages = keep_close(hits[: settings.top_k], settings.passage_margin)  # what Engine.ask sends
+                sent.append(len(passages))
+                chars.append(sum(len(h.text) for h in passages))
+                found.append(ranks[-1] is not None and ranks[-1] <= len(passages))
                 top_ans.append(best)
             else:
                 top_unans.append(best)
         m = {k: round(v, 3) for k, v in rank_metrics(ranks).items()}
-        m.update(passages=round(sum(sent) / max(1, len(sent)), 2), chars=round(sum(chars) / max(1, len(chars))), p50_ms=round(percentile(lat, 50), 1),
+        m.update(passages=round(sum(sent) / max(1, len(sent)), 2), sent_recall=round(sum(found) / max(1, len(found)), 3),
+                 chars=round(sum(chars) / max(1, len(chars))), p50_ms=round(percentile(lat, 50), 1),
                  p95_ms=round(percentile(lat, 95), 1), questions=len(ranks))
         if top_unans:
             m["gate_auc"] = round(auc(top_ans, top_unans), 3)
@@ -128,14 +133,17 @@ def score_set(bs: BenchSet, settings: rag.Settings, retrievers: tuple[str, ...] 
 def markdown(results: dict, skipped: dict[str, str], meta: dict) -> str:
     lines = ["# Retrieval benchmark", "",
              f"top_k {meta['top_k']}, chunks {meta['chunk_tokens']}/{meta['chunk_overlap']} word-pieces, "
-             f"hybrid weight {meta['hybrid_weight']}, candidates {meta['candidates']}; {meta['seconds']:.0f} s in all.", "",
-             "| set | retriever | hit@1 | hit@5 | MRR@10 | passages | p50 ms | p95 ms |", "|---|---|---|---|---|---|---|---|"]
+             f"hybrid weight {meta['hybrid_weight']}, candidates {meta['candidates']}, passage margin {meta['passage_margin']}; "
+             f"{meta['seconds']:.0f} s in all. 'passages': mean passages sent to the answerer, 'sent recall': share of "
+             "questions with a gold passage among them.", "",
+             "| set | retriever | hit@1 | hit@5 | MRR@10 | passages | sent recall | p50 ms | p95 ms |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for set_name, res in results.items():
         for r in RETRIEVERS:
             if r in res:
                 m = res[r]
                 lines.append(f"| {set_name} ({m['questions']} q) | {r} | {m['hit@1']:.3f} | {m['hit@5']:.3f} | "
-                             f"{m['mrr@10']:.3f} | {m['passages']} | {m['p50_ms']} | {m['p95_ms']} |")
+                             f"{m['mrr@10']:.3f} | {m['passages']} | {m['sent_recall']:.3f} | {m['p50_ms']} | {m['p95_ms']} |")
     gates = {(s, r): res[r]["gate_auc"] for s, res in results.items() for r in RETRIEVERS if "gate_auc" in res.get(r, {})}
     if gates:
         lines += ["", "Refusal gate (project set): ROC AUC of the best hit's score, answerable vs unanswerable: "
@@ -178,12 +186,23 @@ def chart(results: dict, path: Path) -> None:
     img.save(path)
 
 
+def workdir(cache: Path | None):
+    """Where corpora and stores go: a temporary folder, or ``cache`` kept between runs (re-ingesting
+    an unchanged corpus there is a no-op sync, which saves the ~2-5 min mini_squad_v2 ingest)."""
+    import contextlib
+
+    if cache is None:
+        return tempfile.TemporaryDirectory(prefix="rag-bench-")
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(str(cache))
+
+
 def run(sets: list[str], settings: rag.Settings, bench_dir: Path, limit: int | None,
-        retrievers: tuple[str, ...] = RETRIEVERS) -> tuple[dict, dict[str, str]]:
+        retrievers: tuple[str, ...] = RETRIEVERS, cache: Path | None = None) -> tuple[dict, dict[str, str]]:
     """Score ``sets``; returns (results by set, skip reasons by set)."""
     results: dict[str, dict] = {}
     skipped: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
+    with workdir(cache) as tmp:
         for name in sets:
             bs = load_set(name, bench_dir, Path(tmp), limit)
             if isinstance(bs, str):
@@ -205,17 +224,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, help="first N questions of each set (a quick run)")
     p.add_argument("--quick", action="store_true", help="same as --limit 20")
     p.add_argument("--out", type=Path, default=ROOT / "eval" / "results")
-    p.add_argument("--tune", action="store_true", help="also grid-search the fusion (eval/results/tuning.*)")
-    p.add_argument("--chunks", help="also compare chunkings, e.g. 96/16,160/32,254/32 (eval/results/chunking.*)")
+    p.add_argument("--cache", type=Path, help="keep corpora and indexes in this folder between runs (default: a temp folder)")
+    p.add_argument("--tune", action="store_true", help="grid-search the fusion instead (eval/results/tuning.*)")
+    p.add_argument("--chunks", help="compare chunkings instead, e.g. 96/16,160/32,254/32 (eval/results/chunking.*)")
     args = p.parse_args(argv)
     limit = 20 if args.quick and not args.limit else args.limit
     sets = args.sets or list(DEFAULT_SETS)
     settings = rag.Settings.from_env()
 
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.tune or args.chunks:
+        from tune import tune_main
+
+        tune_main(sets, settings, args.bench_dir, limit, args.out, args.tune, args.chunks, args.cache)
+        return 0
     t0 = time.perf_counter()
-    results, skipped = run(sets, settings, args.bench_dir, limit)
+    results, skipped = run(sets, settings, args.bench_dir, limit, cache=args.cache)
     meta = {"top_k": settings.top_k, "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
-            "hybrid_weight": settings.hybrid_weight, "candidates": settings.candidates, "limit": limit,
+            "hybrid_weight": settings.hybrid_weight, "candidates": settings.candidates,
+            "passage_margin": settings.passage_margin, "limit": limit,
             "seconds": time.perf_counter() - t0}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps({"meta": meta, "results": results, "skipped": skipped}, indent=2) + "\n")
@@ -224,10 +251,6 @@ def main(argv: list[str] | None = None) -> int:
     if results:
         chart(results, args.out / "bench.png")
     print(md)
-    if args.tune or args.chunks:
-        from tune import tune_main
-
-        tune_main(sets, settings, args.bench_dir, limit, args.out, args.tune, args.chunks)
     print(f"wrote {args.out}/bench.json, .md, .png", file=sys.stderr)
     return 0
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import rag
-from bench import DEPTH, RETRIEVERS, load_set, run
+from bench import DEPTH, RETRIEVERS, load_set, run, workdir
 from metrics import is_gold, rank_metrics
 
 WEIGHTS = [round(0.1 * i, 1) for i in range(11)]
@@ -29,7 +28,7 @@ def _rank(order: list[bool]) -> int | None:
     return next((i for i, g in enumerate(order[:DEPTH], 1) if g), None)
 
 
-def fusion_grid(sets: list[str], settings: rag.Settings, bench_dir: Path, limit: int | None) -> dict:
+def fusion_grid(sets: list[str], settings: rag.Settings, bench_dir: Path, limit: int | None, cache: Path | None) -> dict:
     """MRR@10 and hit@1 per set for: dense, bm25 (with and without stemming), convex w grid, RRF."""
     import rag.keyword as kw
     from rag.api import Engine
@@ -37,12 +36,12 @@ def fusion_grid(sets: list[str], settings: rag.Settings, bench_dir: Path, limit:
     from rag.retrieve import Candidate, HybridRetriever
 
     out: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="rag-tune-") as tmp:
+    with workdir(cache) as tmp:
         for name in sets:
             bs = load_set(name, bench_dir, Path(tmp), limit)
             if isinstance(bs, str):
                 continue
-            s = rag.Settings.from_env(**{**settings.__dict__, "store": Path(tmp) / f"s-{name}", "corpus": bs.corpus})
+            s = rag.Settings.from_env(**{**settings.__dict__, "store": Path(tmp) / f"store-{name}", "corpus": bs.corpus})
             rag.ingest(bs.corpus, settings=s)
             eng = Engine(s)
             hy = HybridRetriever(eng.store, eng.embedder, eng.keywords, s.hybrid_weight, s.candidates)
@@ -64,8 +63,8 @@ def fusion_grid(sets: list[str], settings: rag.Settings, bench_dir: Path, limit:
                 rules[f"rrf w={w}"] = [_rank([g for c, g in _rrf(cs, w)]) for cs in gathered]
             # stemming: BM25 alone over the same chunks, with the light stemmer and without it
             docs = eng.store.collection().get(include=["documents", "metadatas"])
-            for label, stem in (("bm25 stem", kw.stem), ("bm25 no-stem", lambda w: w)):
-                real, kw.stem = kw.stem, stem
+            for label, flag in (("bm25 stem", True), ("bm25 no-stem", False)):
+                real, kw.STEM = kw.STEM, flag
                 try:
                     ix = KeywordIndex()
                     for cid, text, meta in zip(docs["ids"], docs["documents"], docs["metadatas"]):
@@ -73,9 +72,9 @@ def fusion_grid(sets: list[str], settings: rag.Settings, bench_dir: Path, limit:
                     texts = dict(zip(docs["ids"], docs["documents"]))
                     rules[label] = [first([texts[c] for c, _ in ix.search(q.query, DEPTH)], q.contexts) for q in qs]
                 finally:
-                    kw.stem = real
+                    kw.STEM = real
             out[name] = {rule: {k: round(v, 3) for k, v in rank_metrics(r).items()} for rule, r in rules.items()}
-            out[name]["_cut"] = cut_table(gathered, s.hybrid_weight, s.top_k)
+            out[name]["_cut"] = {str(w): cut_table(gathered, w, s.top_k) for w in WEIGHTS}
             print(f"tuned on {name}", file=sys.stderr)
     return out
 
@@ -106,7 +105,7 @@ def cut_table(gathered: list, w: float, k: int) -> list[dict]:
     return rows
 
 
-def tuning_markdown(grid: dict) -> str:
+def tuning_markdown(grid: dict, weight: float) -> str:
     sets = list(grid)
     rules = [r for r in next(iter(grid.values())) if not r.startswith("_")]
     lines = ["# Fusion and stemming grid (MRR@10 / hit@1 per set; macro mean)", "",
@@ -115,20 +114,21 @@ def tuning_markdown(grid: dict) -> str:
         cells = [f"{grid[s][r]['mrr@10']:.3f} / {grid[s][r]['hit@1']:.3f}" for s in sets]
         mean = sum(grid[s][r]["mrr@10"] for s in sets) / len(sets)
         lines.append(f"| {r} | " + " | ".join(cells) + f" | {mean:.3f} |")
-    lines += ["", "## Passages sent vs recall (hybrid, keep hits within a margin of the best score)", "",
+    lines += ["", f"## Passages sent vs recall (hybrid at w={weight}, keep hits within a margin of the best score)", "",
               "| set | margin | passages | recall@sent |", "|---|---|---|---|"]
     for s in sets:
-        for row in grid[s]["_cut"]:
+        for row in grid[s]["_cut"][str(weight)]:
             lines.append(f"| {s} | {row['margin'] if row['margin'] is not None else 'none (top_k)'} | {row['passages']} | {row['recall']} |")
     return "\n".join(lines) + "\n"
 
 
-def chunk_grid(sets: list[str], settings: rag.Settings, bench_dir: Path, limit: int | None, spec: str) -> dict:
+def chunk_grid(sets: list[str], settings: rag.Settings, bench_dir: Path, limit: int | None, spec: str,
+               cache: Path | None) -> dict:
     out = {}
     for item in spec.split(","):
         size, overlap = (int(x) for x in item.split("/"))
         s = rag.Settings.from_env(**{**settings.__dict__, "chunk_tokens": size, "chunk_overlap": overlap})
-        results, _ = run(sets, s, bench_dir, limit)
+        results, _ = run(sets, s, bench_dir, limit, cache=cache)
         out[f"{size}/{overlap}"] = results
     return out
 
@@ -145,15 +145,15 @@ def chunk_markdown(grid: dict) -> str:
 
 
 def tune_main(sets: list[str], settings: rag.Settings, bench_dir: Path, limit: int | None, out: Path,
-              fusion: bool, chunks: str | None) -> None:
+              fusion: bool, chunks: str | None, cache: Path | None = None) -> None:
     if fusion:
-        grid = fusion_grid(sets, settings, bench_dir, limit)
+        grid = fusion_grid(sets, settings, bench_dir, limit, cache)
         (out / "tuning.json").write_text(json.dumps(grid, indent=2) + "\n")
-        md = tuning_markdown(grid)
+        md = tuning_markdown(grid, settings.hybrid_weight)
         (out / "tuning.md").write_text(md)
         print(md)
     if chunks:
-        grid = chunk_grid(sets, settings, bench_dir, limit, chunks)
+        grid = chunk_grid(sets, settings, bench_dir, limit, chunks, cache)
         (out / "chunking.json").write_text(json.dumps(grid, indent=2) + "\n")
         md = chunk_markdown(grid)
         (out / "chunking.md").write_text(md)

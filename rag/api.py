@@ -15,7 +15,7 @@ from .embed import get_embedder
 from .errors import EmptyIndexError, QuestionError
 from .index import Progress, sync
 from .keyword import KeywordFile
-from .retrieve import make_retriever
+from .retrieve import keep_close, make_retriever
 from .settings import Settings
 from .store import Store
 from .types import Answer, IngestReport
@@ -45,7 +45,7 @@ class Engine:
                 f"The index in {self.settings.store} is empty. Ingest documents first: "
                 f"`python -m rag ingest FOLDER` (a folder of .txt or .md files)."
             )
-        hits = self.retriever.retrieve(question, k or self.settings.top_k)
+        hits = keep_close(self.retriever.retrieve(question, k or self.settings.top_k), self.settings.passage_margin)
         chosen = make_answerer(answerer or self.settings.answerer, self.embedder, self.settings.min_score)
         return chosen.answer(question, hits)
 

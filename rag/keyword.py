@@ -7,7 +7,8 @@ a query over postings takes ~1-3 ms, so a dependency (bm25s, numpy sparse matric
 would buy nothing measurable.
 
 Queries and documents go through the same ``terms()``: Unicode NFKC, case folding,
-words of letters/digits, English stop words dropped, a light plural stemmer.
+words of letters/digits, English stop words dropped. No stemming: measured, it lost more
+than it gained (see ``STEM``).
 
 Scores are on a known scale: ``BM25(q, d) / BM25_max(q)`` in 0..1, where the bound is
 what a document would get with every query term present infinitely often (each term
@@ -38,6 +39,10 @@ FORMAT = "rag-bm25/1"
 # Okapi parameters. Lucene's defaults (1.2, 0.75) against (0.9, 0.4) of Anserini made
 # no difference past the third decimal on the benchmarks (eval/results/tuning.md).
 K1, B = 1.2, 0.75
+# A light plural stemmer against none, BM25 MRR@10 (eval/results/tuning.md): mini_squad_v2
+# 0.797 vs 0.775, Paul Graham 0.821 vs 0.882, Coda help desk 0.594 vs 0.618, project 0.888
+# vs 0.889. Exact word forms won on three sets of four, so terms() does not stem.
+STEM = False
 
 _WORD = re.compile(r"\w+")
 STOP = frozenset(
@@ -59,11 +64,7 @@ def normalize(text: str) -> str:
 
 
 def stem(word: str) -> str:
-    """A light English plural stemmer (Harman's S-stemmer): 'talks' -> 'talk'.
-
-    Measured against no stemming on the benchmarks: +0.005 to +0.03 BM25 MRR@10 (see
-    eval/results/tuning.md); a full Porter stemmer was not worth its conflations
-    ('university' = 'universe').
+    """A light English plural stemmer (Harman's S-stemmer): 'talks' -> 'talk'. Off unless ``STEM``.
 
     >>> [stem(w) for w in ["talks", "policies", "glasses", "witness", "is", "analysis"]]
     ['talk', 'policy', 'glass', 'witness', 'is', 'analysis']
@@ -90,7 +91,7 @@ def terms(text: str) -> list[str]:
         w = w.strip("_")
         if not w or w in STOP or (len(w) == 1 and not w.isdigit()):
             continue
-        out.append(stem(w))
+        out.append(stem(w) if STEM else w)
     return out
 
 

@@ -43,7 +43,7 @@ def test_keyword_index_follows_chroma_on_add_update_delete(settings, corpus):
     ix = on_disk(engine)
     assert ix.ids() == chroma_ids(engine)
     assert {e.source for e in ix.entries.values()} == {"article.txt", "new.md"}
-    assert "pumpkin" not in ix.postings and "solberg" in ix.postings
+    assert "pumpkins" not in ix.postings and "solberg" in ix.postings
     bm25 = make_retriever("bm25", engine.store, engine.embedder, engine.keywords, 0.5, 20)
     assert bm25.retrieve("harbour master", 3)[0].source == "new.md"
 
@@ -86,7 +86,7 @@ def test_another_process_changing_the_index_is_seen_without_reloading_per_query(
 
 
 def test_same_normalisation_for_queries_and_documents():
-    assert terms("ＷＩＴＫＯＦＦ’s Talks, in Kyiv!") == terms("witkoff's talk in kyiv")
+    assert terms("ＷＩＴＫＯＦＦ’s Talks, in Kyiv!") == terms("witkoff's talks in kyiv")
     assert terms("Café No. 12") == ["café", "12"]
 
 
