@@ -105,10 +105,12 @@ def cut_table(gathered: list, w: float, k: int) -> list[dict]:
     return rows
 
 
-def tuning_markdown(grid: dict, weight: float) -> str:
+def tuning_markdown(grid: dict, weight: float, chunking: str) -> str:
     sets = list(grid)
     rules = [r for r in next(iter(grid.values())) if not r.startswith("_")]
     lines = ["# Fusion and stemming grid (MRR@10 / hit@1 per set; macro mean)", "",
+             f"Chunks {chunking} word-pieces; candidates: each side's 20 best. `convex w` ranks by "
+             "`w * cosine + (1 - w) * bm25`; `rrf w` by `w / (60 + dense rank) + (1 - w) / (60 + bm25 rank)`.", "",
              "| rule | " + " | ".join(sets) + " | mean MRR@10 |", "|---|" + "---|" * (len(sets) + 1)]
     for r in rules:
         cells = [f"{grid[s][r]['mrr@10']:.3f} / {grid[s][r]['hit@1']:.3f}" for s in sets]
@@ -149,7 +151,7 @@ def tune_main(sets: list[str], settings: rag.Settings, bench_dir: Path, limit: i
     if fusion:
         grid = fusion_grid(sets, settings, bench_dir, limit, cache)
         (out / "tuning.json").write_text(json.dumps(grid, indent=2) + "\n")
-        md = tuning_markdown(grid, settings.hybrid_weight)
+        md = tuning_markdown(grid, settings.hybrid_weight, f"{settings.chunk_tokens}/{settings.chunk_overlap}")
         (out / "tuning.md").write_text(md)
         print(md)
     if chunks:

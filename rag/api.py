@@ -29,9 +29,14 @@ class Engine:
         self.store = Store(settings.store, settings.collection)
         self.keywords = KeywordFile(settings.store, settings.collection)
         self.embedder = get_embedder()
+        self._lock = threading.Lock()  # one ingest at a time per engine
+        self.configure(settings)
+
+    def configure(self, settings: Settings) -> None:
+        """Adopt settings for the same index (e.g. another retriever or floor); cheap, nothing reloads."""
+        self.settings = settings
         self.retriever = make_retriever(settings.retriever, self.store, self.embedder, self.keywords,
                                         settings.hybrid_weight, settings.candidates)
-        self._lock = threading.Lock()  # one ingest at a time per engine
 
     def ingest(self, corpus: str | Path | None = None, progress: Progress | None = None) -> IngestReport:
         with self._lock:
@@ -76,6 +81,8 @@ def engine(store: str | Path | None = None, settings: Settings | None = None) ->
     with _engines_lock:
         if key not in _engines:
             _engines[key] = Engine(s)
+        elif _engines[key].settings != s:
+            _engines[key].configure(s)  # same index, other retriever/answer settings: not a stale engine
         return _engines[key]
 
 

@@ -69,12 +69,13 @@ def sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pro
             continue
         chunks = chunk_document(doc, embedder.token_offsets, settings.chunk_tokens, settings.chunk_overlap)
         store.upsert(chunks, embedder.embed([c.text for c in chunks]), doc.sha256)
-        keywords.dirty = True
-        for c in chunks:
-            kw.add(c.id, c.text, {"source": c.source, "start": c.start, "end": c.end, "page": c.page})
         stale = (state.ids if state else frozenset()) - {c.id for c in chunks}
         store.delete(stale)
-        kw.remove(stale)
+        with keywords.lock:  # a query in another thread never sees a file half-replaced
+            keywords.dirty = True
+            for c in chunks:
+                kw.add(c.id, c.text, {"source": c.source, "start": c.start, "end": c.end, "page": c.page})
+            kw.remove(stale)
         (updated if state else added).append(source)
         chunks_added += len(chunks)
         chunks_removed += len(stale)
@@ -82,8 +83,9 @@ def sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pro
     removed = sorted(set(indexed) - loaded)
     for source in removed:
         store.delete(indexed[source].ids)
-        keywords.dirty = True
-        kw.remove(indexed[source].ids)
+        with keywords.lock:
+            keywords.dirty = True
+            kw.remove(indexed[source].ids)
         chunks_removed += len(indexed[source].ids)
     if keywords.dirty or not keywords.path.exists():
         keywords.save()

@@ -30,8 +30,13 @@ class Settings:
     store: Path = HOME / "vectorstore"
     """Folder of the embedded Chroma database."""
 
-    chunk_tokens: int = 160
-    """Largest chunk, in the embedder's word-pieces (at most 254: 256 less [CLS] and [SEP])."""
+    chunk_tokens: int = 128
+    """Largest chunk, in the embedder's word-pieces (at most 254: 256 less [CLS] and [SEP]).
+
+    128 (overlap 32) against 160/32, 96/16 and 254/32, hybrid MRR@10 on Paul Graham / Coda
+    / project: 0.876 / 0.680 / 0.909 vs 0.857 / 0.662 / 0.921, 0.872 / 0.640 / 0.883 and
+    0.893 / 0.677 / 0.913, sending 2,414 / 1,567 / 1,406 characters per question vs 2,997
+    / 1,902 / 1,612 for 160 and about twice that for 254 (eval/results/chunking.md)."""
 
     chunk_overlap: int = 32
     """Word-pieces of whole sentences repeated from the end of one chunk at the start of the next."""
@@ -61,8 +66,11 @@ class Settings:
     hybrid_weight: float = 0.3
     """Weight of the dense cosine in the hybrid score ``w * cosine + (1 - w) * bm25``.
 
-    0.3 had the best mean MRR@10 over mini_squad_v2, Paul Graham, Coda help desk and the
-    project set (0.821; 0.5: 0.818, 0.1: 0.804, 0.7: 0.805), see eval/results/tuning.md."""
+    Mean MRR@10 over mini_squad_v2, Paul Graham, Coda help desk and the project set is flat
+    from 0.2 to 0.5 (0.833, 0.829, 0.826, 0.826 with 128/32 chunks; 0.1: 0.820, 0.7: 0.803,
+    dense alone 0.750, BM25 alone 0.791). 0.3 was the best with 160/32 chunks (0.821) and
+    sits inside the plateau; 0.2 and 0.3 both beat each single retriever on
+    hit@1 and MRR@10 on all four sets (eval/results/tuning.md)."""
 
     candidates: int = 20
     """Chunks each side (dense, BM25) proposes to the hybrid before fusion keeps the best ``top_k``."""
@@ -70,9 +78,9 @@ class Settings:
     passage_margin: float = 0.15
     """Of the ``top_k`` hits, only those scoring within this of the best go to the answerer (0 = all).
 
-    0.15 sends 3.5 / 4.5 / 4.3 / 2.6 passages instead of 5 on mini_squad_v2 / Paul Graham /
-    Coda / project with the same share of questions getting a gold passage, except one
-    mini_squad_v2 question of 195 (0.959 -> 0.954); 0.05 would lose 6% (eval/results/tuning.md)."""
+    With the hybrid (w 0.3, 128/32 chunks), 0.15 sends 3.7 / 4.7 / 4.4 / 2.8 passages instead
+    of 5 on mini_squad_v2 / Paul Graham / Coda / project, and exactly as many questions still
+    get a gold passage; 0.1 loses one mini_squad_v2 question, 0.05 up to 6% (eval/results/tuning.md)."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":

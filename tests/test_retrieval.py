@@ -138,3 +138,12 @@ def test_unknown_retriever_names_the_valid_ones(settings):
     with pytest.raises(rag.SettingsError, match="hybrid_weight"):
         rag.Settings.from_env(hybrid_weight=1.5)
     assert rag.Settings().retriever == "hybrid"
+
+
+def test_the_engine_follows_the_retriever_setting(settings, corpus):
+    rag.ingest(corpus, settings=settings)
+    assert rag.engine(settings=settings).retriever.name == "hybrid"
+    bm25 = rag.Settings.from_env(**{**settings.__dict__, "retriever": "bm25"})
+    assert rag.engine(settings=bm25).retriever.name == "bm25"
+    a = rag.ask("When were the tomatoes planted?", settings=bm25)
+    assert "12 April" in a.text and all(0 <= h.score <= 1 for h in a.hits)
