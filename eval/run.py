@@ -25,6 +25,7 @@ from metrics import auc, contains_answer, first_rank, overlaps, refusal_scores, 
 from rag.answer import ExtractiveAnswerer  # noqa: E402
 from rag.cite import verify  # noqa: E402
 from rag.load import load_document  # noqa: E402
+from rag.retrieve import keep_close  # noqa: E402
 
 
 def load_questions(path: Path) -> list[dict]:
@@ -97,7 +98,7 @@ def sweep(questions: list[dict], settings: rag.Settings) -> tuple[list[dict], di
     ranker = ExtractiveAnswerer(eng.embedder, 0.0)
     best, top_hit = [], []
     for q in questions:
-        hits = eng.retriever.retrieve(q["question"], settings.top_k)
+        hits = keep_close(eng.retriever.retrieve(q["question"], settings.top_k), settings.passage_margin)  # as ask() does
         ranked = ranker.rank(q["question"], hits)
         top = ranked[0] if ranked else None
         ok = bool(top) and q["answerable"] and contains_answer(top.hit.text[top.a : top.b], q["answers"])

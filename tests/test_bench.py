@@ -29,7 +29,8 @@ def make_set(root, name, files, examples):
     (root / name / "rag_dataset.json").write_text(json.dumps({"examples": rows}))
 
 
-def test_runner_scores_a_tiny_set_exactly(tmp_path):
+def test_runner_scores_a_tiny_set_exactly(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_PASSAGE_MARGIN", "0")  # send all top_k hits: passage counts are then exact
     make_set(tmp_path, "tiny", DOCS, EXAMPLES)
     make_set(tmp_path, "scans", {"paper.pdf": "%PDF-1.4"}, EXAMPLES[:1])
     out = tmp_path / "out"
