@@ -1,7 +1,7 @@
 """Retrieval benchmark: every set x every retriever (bm25, dense, hybrid), side by side.
 
     python eval/bench.py                              # all sets, ~5 min on 2 cores (mini_squad_v2's ingest: ~4)
-    python eval/bench.py --quick --set project        # 20 questions of one set, ~30 s
+    python eval/bench.py --quick --set project        # 20 questions of one set, ~15 s
     python eval/bench.py --tune                       # instead: fusion grid -> eval/results/tuning.*
     python eval/bench.py --chunks 96/16,160/32,254/32 # instead: chunk size/overlap comparison
 
