@@ -31,4 +31,4 @@ eval: $(STAMP)
 	$(VENV)/bin/python eval/run.py
 
 clean:
-	rm -rf $(VENV) vectorstore/chroma.sqlite3 vectorstore/*/
+	rm -rf $(VENV) vectorstore/chroma.sqlite3 vectorstore/*.bm25.json vectorstore/*/

@@ -21,10 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "eval")]
 
 import rag  # noqa: E402
-from metrics import contains_answer, first_rank, overlaps, refusal_scores, squash, token_f1  # noqa: E402
+from metrics import auc, contains_answer, first_rank, overlaps, refusal_scores, squash, token_f1  # noqa: E402
 from rag.answer import ExtractiveAnswerer  # noqa: E402
 from rag.cite import verify  # noqa: E402
 from rag.load import load_document  # noqa: E402
+from rag.retrieve import keep_close  # noqa: E402
 
 
 def load_questions(path: Path) -> list[dict]:
@@ -90,23 +91,30 @@ def summarize(rows: list[dict]) -> dict:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()}
 
 
-def sweep(questions: list[dict], settings: rag.Settings) -> list[dict]:
-    """Refusal precision/recall and answered accuracy at each candidate floor."""
+def sweep(questions: list[dict], settings: rag.Settings) -> tuple[list[dict], dict]:
+    """Refusal precision/recall and answered accuracy at each candidate floor, and how well the
+    gate's scores separate answerable from unanswerable questions (ROC AUC)."""
     eng = rag.engine(settings=settings)
     ranker = ExtractiveAnswerer(eng.embedder, 0.0)
-    best = []
+    best, top_hit = [], []
     for q in questions:
-        ranked = ranker.rank(q["question"], eng.retriever.retrieve(q["question"], settings.top_k))
+        hits = keep_close(eng.retriever.retrieve(q["question"], settings.top_k), settings.passage_margin)  # as ask() does
+        ranked = ranker.rank(q["question"], hits)
         top = ranked[0] if ranked else None
         ok = bool(top) and q["answerable"] and contains_answer(top.hit.text[top.a : top.b], q["answers"])
         best.append((top.score if top else 0.0, q["answerable"], ok))
+        top_hit.append((hits[0].score if hits else -1.0, q["answerable"]))
+    gate = {
+        "auc_support_score": round(auc([s for s, a, _ in best if a], [s for s, a, _ in best if not a]), 3),
+        "auc_top_hit_score": round(auc([s for s, a in top_hit if a], [s for s, a in top_hit if not a]), 3),
+    }
     out = []
     for floor in [x / 100 for x in range(15, 56, 2)]:
         refused = [s < floor for s, _, _ in best]
         r = refusal_scores(refused, [not a for _, a, _ in best])
         acc = sum(ok and s >= floor for s, _, ok in best) / sum(a for _, a, _ in best)
         out.append({"floor": floor, **{k: round(v, 3) for k, v in r.items()}, "accuracy": round(acc, 3)})
-    return out
+    return out, gate
 
 
 def markdown(result: dict, title: str) -> str:
@@ -119,6 +127,10 @@ def markdown(result: dict, title: str) -> str:
         for r in misses:
             ans = squash(r["answer"])[:140].replace("|", "\\|")
             lines.append(f"| {r['id']} | {r['question']} | {ans} | {r.get('rank', '-')} |")
+    if result.get("gate"):
+        g = result["gate"]
+        lines += ["", f"Gate separation (ROC AUC, answerable vs unanswerable): best sentence's support score "
+                  f"{g['auc_support_score']}, best hit's retrieval score {g['auc_top_hit_score']}."]
     if result.get("sweep"):
         lines += ["", "## Refusal floor sweep", "", "| floor | refusal precision | refusal recall | accuracy |", "|---|---|---|---|"]
         lines += [f"| {s['floor']} | {s['refusal_precision']} | {s['refusal_recall']} | {s['accuracy']} |" for s in result["sweep"]]
@@ -133,19 +145,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--answerer", default="auto")
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--min-score", type=float, default=None)
+    p.add_argument("--retriever", default=None, help="hybrid | dense | bm25 (default: settings)")
     p.add_argument("--sweep", action="store_true", help="also sweep the refusal floor")
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
-        settings = rag.Settings.from_env(store=Path(tmp), corpus=args.corpus, top_k=args.top_k, min_score=args.min_score)
+        settings = rag.Settings.from_env(store=Path(tmp), corpus=args.corpus, top_k=args.top_k, min_score=args.min_score,
+                                         retriever=args.retriever)
         report = rag.ingest(args.corpus, settings=settings)
         print(f"ingested: {report.summary()}", file=sys.stderr)
         questions = load_questions(args.questions)
         result = evaluate(questions, args.corpus, settings, args.answerer)
         result["settings"] = {"top_k": settings.top_k, "min_score": settings.min_score, "answerer": args.answerer,
+                              "retriever": settings.retriever, "hybrid_weight": settings.hybrid_weight,
                               "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap}
         if args.sweep:
-            result["sweep"] = sweep(questions, settings)
+            result["sweep"], result["gate"] = sweep(questions, settings)
     args.out.mkdir(parents=True, exist_ok=True)
     name = f"{args.questions.stem}-{args.answerer}"
     (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")

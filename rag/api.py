@@ -1,7 +1,7 @@
 """The Python API: ``ingest`` a folder, ``ask`` a question. The CLI, the UI and the eval use these.
 
-An ``Engine`` holds one store, the embedder, the retriever and the settings; engines are
-cached per settings, so repeated calls reuse the loaded models and the open index.
+An ``Engine`` holds one store, its keyword index, the embedder, the retriever and the settings;
+engines are cached per settings, so repeated calls reuse the loaded models and open indexes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from .answer import make_answerer
 from .embed import get_embedder
 from .errors import EmptyIndexError, ModelError, QuestionError
 from .index import Progress, sync
-from .retrieve import DenseRetriever
+from .keyword import KeywordFile
+from .retrieve import keep_close, make_retriever
 from .settings import Settings
 from .store import Store
 from .types import Answer, IngestReport
@@ -30,9 +31,11 @@ class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.store, settings.collection)
+        self.keywords = KeywordFile(settings.store, settings.collection)
         self.embedder = get_embedder()
-        self.retriever = DenseRetriever(self.store, self.embedder)
         self._lock = threading.Lock()  # one ingest at a time per engine
+        self.retriever = make_retriever(settings.retriever, self.store, self.embedder, self.keywords,
+                                        settings.hybrid_weight, settings.candidates)
 
     def answerer_name(self) -> str:
         """Which answerer 'auto' (or the configured one) will use, for the UI and logs."""
@@ -52,7 +55,8 @@ class Engine:
 
     def ingest(self, corpus: str | Path | None = None, progress: Progress | None = None) -> IngestReport:
         with self._lock:
-            return sync(Path(corpus or self.settings.corpus), self.store, self.settings, self.embedder, progress)
+            return sync(Path(corpus or self.settings.corpus), self.store, self.settings, self.embedder, progress,
+                        self.keywords)
 
     def ask(self, question: str, history: list | None = None, answerer: str | None = None, k: int | None = None) -> Answer:
         final = None
@@ -75,7 +79,7 @@ class Engine:
                 f"The index in {self.settings.store} is empty. Ingest documents first: "
                 f"`python -m rag ingest FOLDER` (a folder of .txt or .md files)."
             )
-        hits = self.retriever.retrieve(question, k or self.settings.top_k)
+        hits = keep_close(self.retriever.retrieve(question, k or self.settings.top_k), self.settings.passage_margin)
         name = answerer or self.settings.answerer
         try:
             yield from make_answerer(self.settings, self.embedder, name).stream(question, hits)

@@ -118,6 +118,18 @@ class Store:
         for i in range(0, len(ids_list), _BATCH):
             col.delete(ids=ids_list[i : i + _BATCH])
 
+    def get(self, ids: list[str], embeddings: bool = False) -> list[tuple[str, str, dict[str, Any], list[float] | None]]:
+        """(id, text, metadata, vector or None) of the stored chunks ``ids``, in the order given; unknown ids are left out."""
+        col = self.collection()
+        if col is None or not ids:
+            return []
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        got = col.get(ids=list(ids), include=include)
+        vecs = got["embeddings"] if embeddings else [None] * len(got["ids"])
+        rows = {cid: (cid, doc or "", meta, None if v is None else list(v))
+                for cid, doc, meta, v in zip(got["ids"], got["documents"], got["metadatas"], vecs)}
+        return [rows[i] for i in ids if i in rows]
+
     def vector_store(self) -> Any:
         """The collection as a llama-index vector store (for its retrievers)."""
         from llama_index.vector_stores.chroma import ChromaVectorStore
