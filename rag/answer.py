@@ -150,5 +150,5 @@ def make_answerer(settings: Settings, embedder: Embedder, name: str | None = Non
             spec(settings.llm_model)  # rejects unknown model names now, not at the first question
             model = local_model(settings.llm_model, settings.model_dir)
         return GenerativeAnswerer(model, extractive, max_passages=settings.llm_passages,
-                                  max_tokens=settings.llm_max_tokens, fallback_score=settings.fallback_score)
+                                  max_tokens=settings.llm_max_tokens, min_score=settings.llm_min_score)
     raise SettingsError(f"Unknown answerer {name!r}; choose one of: {', '.join(ANSWERERS)}.")

@@ -3,8 +3,8 @@
 The flow, and why each step is there:
 
 1. Rank sentences of the retrieved chunks with the extractive scorer. If even the best is
-   below the refusal floor, refuse without calling the model: small models answer
-   unanswerable questions from their own knowledge whatever the prompt says.
+   below the floor ``Settings.llm_min_score``, refuse without calling the model: small
+   models answer unanswerable questions from their own knowledge whatever the prompt says.
 2. Build a tight context: the best few sentences, each widened by its neighbours, as
    numbered passages. On 2 cores the 1.5B model reads ~43 prompt tokens/s, so every
    passage not needed costs seconds before the first token.
@@ -127,14 +127,14 @@ class GenerativeAnswerer:
     """Answers with a chat model (through llama-index), grounded and checked as described above."""
 
     def __init__(self, model: ChatModel, ranker: ExtractiveAnswerer, max_passages: int = 3,
-                 max_tokens: int = 120, min_support: float = 0.34, fallback_score: float = 0.45) -> None:
+                 max_tokens: int = 120, min_support: float = 0.34, min_score: float = 0.29) -> None:
         self.model = model
         self.llm = as_llama_index(model, max_tokens)  # the pipeline talks to it as a llama-index LLM
         self.name = getattr(model, "label", model.name)
         self.ranker = ranker
         self.max_passages = max_passages
         self.min_support = min_support
-        self.fallback_score = fallback_score
+        self.min_score = min_score
 
     def answer(self, question: str, hits: list[Hit]) -> Answer:
         result = None
@@ -149,7 +149,7 @@ class GenerativeAnswerer:
         from llama_index.core.base.llms.types import ChatMessage
 
         ranked = self.ranker.rank(question, hits)
-        if not ranked or ranked[0].score < self.ranker.min_score:
+        if not ranked or ranked[0].score < self.min_score:
             yield Answer(question=question, text=REFUSAL, refused=True, hits=hits, answerer=self.name)
             return
         passages = build_passages(ranked, self.max_passages)
@@ -160,10 +160,10 @@ class GenerativeAnswerer:
             yield chunk.delta or ""
         final = self.check(question, text, passages, hits)
         declined = not text.strip() or bool(NOT_FOUND.search(text)) or not _MARKER.sub("", text).strip(" .\n")
-        if final.refused and declined and ranked[0].score >= self.fallback_score:
-            # The model declined although a sentence supports the question strongly: quote that
-            # sentence rather than refuse. (Not when it wrote an answer that failed the check:
-            # there it was inventing, and the passages likely do not answer.)
+        if final.refused and declined:
+            # The model declined: the extractive answerer quotes the best sentence if it clears
+            # its own (higher) floor, else refuses. Not when the model wrote an answer that
+            # failed the check: there it was inventing, and the passages likely do not answer.
             final = replace(self.ranker.answer(question, hits), answerer=f"{self.ranker.name} (the model declined)")
         yield final
 

@@ -69,8 +69,11 @@ class Settings:
     llm_max_tokens: int = 120
     """Longest answer the model may write."""
 
-    fallback_score: float = 0.45
-    """When the model declines but the best sentence scores at least this, quote that sentence."""
+    llm_min_score: float = 0.29
+    """Refusal floor before calling the model. Lower than min_score because the model's answer
+    is checked afterwards; below it the model is not asked at all. On eval/questions.jsonl every
+    floor from 0.15 to 0.29 gave the same answers (accuracy 0.786, refusal precision 0.786,
+    recall 0.917); the highest saves the most model calls."""
 
     min_score: float = 0.35
     """Refusal floor on the best sentence's support score (see rag/answer.py for the score).
