@@ -79,13 +79,20 @@ def test_document_text_cannot_steer_the_prompt_structure(indexed):
 
 
 def test_local_model_answers_with_a_valid_citation_and_streams(indexed, corpus):
-    events = list(indexed.ask_stream("Where could jets to defend Kiev be based?", answerer="local"))
+    events = list(indexed.ask_stream("Who is the top Ukrainian negotiator?", answerer="local"))
     pieces, final = [e for e in events if isinstance(e, str)], events[-1]
     assert len(pieces) > 3, "the answer should arrive in pieces"
     assert final.answerer == "local qwen2.5-coder-1.5b" and not final.refused
-    assert "Poland" in final.text and "[1]" in final.text
+    assert "Rustem Umerov [1]" in final.text and "Rustem Umerov" in "".join(pieces)
     c = final.citations[0]
-    assert "Poland" in c.quote and verify(c, corpus) and c.chunk_id in {h.id for h in final.hits}
+    assert "Rustem Umerov" in c.quote and verify(c, corpus) and c.chunk_id in {h.id for h in final.hits}
+
+
+def test_when_the_model_declines_the_extractive_answerer_decides(indexed):
+    a = scripted_answer(indexed, "Where could jets to defend Kiev be based?", "NOT FOUND")
+    assert not a.refused and "Poland" in a.citations[0].quote and a.answerer == "extractive (the model declined)"
+    a = scripted_answer(indexed, "What is the capital of Australia?", "NOT FOUND")
+    assert a.refused
 
 
 @pytest.mark.parametrize("question", ["What is the capital of Australia?",
