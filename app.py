@@ -96,16 +96,18 @@ def build(settings: rag.Settings):
         """Stream one turn: the best passage at once, then the model's words, then the checked answer."""
         history = list(history or []) + [{"role": "user", "content": md_escape(str(message or ""))}]
         try:
-            quick = None
+            pending = sources_html(None)
             if engine.answerer_name() != "extractive":
                 quick = engine.ask(message, answerer="extractive")  # ~0.2 s: shown while the model reads
                 note = "" if quick.refused else f"*Best matching passage: \u201c{md_escape(quick.citations[0].quote)}\u201d [1]*\n\n"
-                yield history + [{"role": "assistant", "content": note + "✍️ …"}], "", sources_html(quick)
+                if not quick.refused:
+                    pending = sources_html(quick)
+                yield history + [{"role": "assistant", "content": note + "✍️ …"}], "", pending
             draft = ""
             for event in engine.ask_stream(message):
                 if isinstance(event, str):
                     draft += event
-                    yield history + [{"role": "assistant", "content": f"{md_escape(draft)} ✍️"}], "", sources_html(quick)
+                    yield history + [{"role": "assistant", "content": f"{md_escape(draft)} ✍️"}], "", pending
                 else:
                     yield history + [{"role": "assistant", "content": answer_markdown(event)}], "", sources_html(event)
         except rag.RagError as e:

@@ -6,17 +6,18 @@ citation, and refuses when none supports it well enough.
 
 Support score of a sentence (about -1..1): a blend of the MiniLM cosine of question and
 sentence, the share of the question's content words found in the sentence, and the
-cosine of its whole retrieved passage (context the single sentence lacks). The weights
-came from a grid search on eval/questions.jsonl (cosine-only 0.71 accuracy, words-only
-0.86 but no usable refusal floor; this blend 0.81 with refusal precision 0.8 / recall
-0.67 at the floor ``Settings.min_score`` = 0.37); ``python eval/run.py --sweep`` prints
-the floor sweep.
+score of its whole retrieved passage (context the single sentence lacks). The weights
+came from a grid search on eval/questions.jsonl with dense retrieval (cosine-only 0.71
+accuracy, words-only 0.86 but no usable refusal floor; this blend 0.81 with refusal
+precision 0.8 / recall 0.67). With hybrid retrieval the floor ``Settings.min_score`` was
+re-chosen as 0.35 (accuracy 0.786, refusal 0.667 / 0.667); ``python eval/run.py --sweep``
+prints the floor sweep. The generative answerer (rag/generate.py) ranks with this score too.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,6 +51,17 @@ class Answerer(Protocol):
     name: str
 
     def stream(self, question: str, hits: list[Hit]) -> Iterator[str | Answer]: ...
+
+
+def last_answer(events: Iterable[str | Answer]) -> Answer:
+    """Drain an answer stream and return its final ``Answer``."""
+    final = None
+    for event in events:
+        if isinstance(event, Answer):
+            final = event
+    if final is None:
+        raise RuntimeError("the answer stream ended without an Answer")
+    return final
 
 
 def terms(text: str) -> set[str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from .answer import make_answerer
+from .answer import last_answer, make_answerer
 from .embed import get_embedder
 from .errors import EmptyIndexError, ModelError, QuestionError
 from .index import Progress, sync
@@ -59,12 +59,7 @@ class Engine:
                         self.keywords)
 
     def ask(self, question: str, history: list | None = None, answerer: str | None = None, k: int | None = None) -> Answer:
-        final = None
-        for event in self.ask_stream(question, history, answerer, k):
-            if isinstance(event, Answer):
-                final = event
-        assert final is not None
-        return final
+        return last_answer(self.ask_stream(question, history, answerer, k))
 
     def ask_stream(self, question: str, history: list | None = None, answerer: str | None = None,
                    k: int | None = None) -> Iterator[str | Answer]:

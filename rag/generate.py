@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from .answer import REFUSAL, ExtractiveAnswerer, Scored, terms
+from .answer import REFUSAL, ExtractiveAnswerer, Scored, last_answer, terms
 from .chunk import sentence_spans
 from .cite import cite
 from .llm import ChatModel, as_llama_index
@@ -97,6 +97,15 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
+def declined(raw: str) -> bool:
+    """The model wrote nothing but markers, or said that the passages do not answer.
+
+    >>> declined("NOT FOUND"), declined("[1]"), declined("In Miami [1].")
+    (True, True, False)
+    """
+    return not _MARKER.sub("", raw).strip(" .\n") or bool(NOT_FOUND.search(raw))
+
+
 _META = {"passage", "passag", "mention", "document", "text", "state", "describ"}
 _NAME_OR_NUMBER = re.compile(r"\b[A-Z][A-Za-z]+|\d+(?:[.,]\d+)*")
 
@@ -137,12 +146,7 @@ class GenerativeAnswerer:
         self.min_score = min_score
 
     def answer(self, question: str, hits: list[Hit]) -> Answer:
-        result = None
-        for event in self.stream(question, hits):
-            if isinstance(event, Answer):
-                result = event
-        assert result is not None
-        return result
+        return last_answer(self.stream(question, hits))
 
     def stream(self, question: str, hits: list[Hit]) -> Iterator[str | Answer]:
         """Yields the model's text as it is written, then the checked ``Answer``."""
@@ -159,8 +163,7 @@ class GenerativeAnswerer:
             text += chunk.delta or ""
             yield chunk.delta or ""
         final = self.check(question, text, passages, hits)
-        declined = not text.strip() or bool(NOT_FOUND.search(text)) or not _MARKER.sub("", text).strip(" .\n")
-        if final.refused and declined:
+        if final.refused and declined(text):
             # The model declined: the extractive answerer quotes the best sentence if it clears
             # its own (higher) floor, else refuses. Not when the model wrote an answer that
             # failed the check: there it was inventing, and the passages likely do not answer.
@@ -169,7 +172,7 @@ class GenerativeAnswerer:
 
     def check(self, question: str, raw: str, passages: list[Passage], hits: list[Hit]) -> Answer:
         """Resolve markers to citations, mark unsupported sentences, or refuse."""
-        if not raw.strip() or NOT_FOUND.search(raw):
+        if declined(raw):
             return Answer(question=question, text=REFUSAL, refused=True, hits=hits, answerer=self.name)
         citations: list[Citation] = []
         parts: list[str] = []
