@@ -109,11 +109,10 @@ def model_file(name: str, model_dir: Path) -> Path:
     target = Path(model_dir) / s.filename
     marker = target.with_suffix(".verified")
     if target.is_file():
-        st = target.stat()
-        if marker.is_file() and marker.read_text() == f"{s.sha256} {st.st_size} {st.st_mtime_ns}":
+        if marker.is_file() and marker.read_text() == _stamp(target, s.sha256):
             return target
-        if st.st_size == s.size and _sha256(target) == s.sha256:
-            marker.write_text(f"{s.sha256} {st.st_size} {st.st_mtime_ns}")
+        if target.stat().st_size == s.size and _sha256(target) == s.sha256:
+            marker.write_text(_stamp(target, s.sha256))
             return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
@@ -135,9 +134,14 @@ def model_file(name: str, model_dir: Path) -> Path:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    st = target.stat()
-    marker.write_text(f"{s.sha256} {st.st_size} {st.st_mtime_ns}")
+    marker.write_text(_stamp(target, s.sha256))
     return target
+
+
+def _stamp(path: Path, sha256: str | None) -> str:
+    """What the marker records of a verified file: its hash, size and modification time."""
+    st = path.stat()
+    return f"{sha256} {st.st_size} {st.st_mtime_ns}"
 
 
 def _sha256(path: Path) -> str:
@@ -146,6 +150,15 @@ def _sha256(path: Path) -> str:
         while block := f.read(1 << 22):
             h.update(block)
     return h.hexdigest()
+
+
+def delta_text(chunk: dict[str, Any]) -> str:
+    """The text a streamed chat-completion chunk adds (OpenAI's format, also llama.cpp's).
+
+    >>> delta_text({"choices": [{"index": 0, "delta": {"content": "Mia"}}]})
+    'Mia'
+    """
+    return "".join((c.get("delta") or {}).get("content") or "" for c in chunk.get("choices", []))
 
 
 class LocalModel:
@@ -193,10 +206,8 @@ class LocalModel:
             if "error" in data:
                 pieces.put(ModelError(f"The model failed: {data['error']}"))
                 return
-            for choice in data.get("choices", []):
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    pieces.put(text)
+            if text := delta_text(data):
+                pieces.put(text)
 
         def run() -> None:
             try:
@@ -244,10 +255,8 @@ class OpenAIModel:
                     data = line[5:].strip()
                     if data == "[DONE]":
                         break
-                    for choice in json.loads(data).get("choices", []):
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            yield text
+                    if text := delta_text(json.loads(data)):
+                        yield text
         except httpx.HTTPError as e:
             raise ModelError(
                 f"Cannot reach the model server at {endpoint} ({type(e).__name__}: {e}). "
