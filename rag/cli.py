@@ -38,9 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from . import api
 
-        settings = Settings.from_env(store=args.store)
         if args.command == "ingest":
-            return _ingest(api, settings, args.path)
+            return _ingest(api, Settings.from_env(store=args.store), args.path)
         settings = Settings.from_env(store=args.store, top_k=args.top_k, answerer=args.answerer,
                                      llm_model=args.model, llm_url=args.llm_url)
         answer = None
