@@ -199,15 +199,16 @@ class LocalModel:
         server = self.load()
         pieces: queue.Queue[object] = queue.Queue()
         done = object()
+        stopped = threading.Event()  # set when the reader stops (a Stop button): generation ends at the next token
         request = {"messages": list(messages), "max_tokens": max_tokens, "temperature": 0, "stream": True, **self.options}
 
-        def on_chunk(chunk: Any) -> None:
+        def on_chunk(chunk: Any) -> bool:
             data = json.loads(chunk) if isinstance(chunk, str) else chunk
             if "error" in data:
                 pieces.put(ModelError(f"The model failed: {data['error']}"))
-                return
-            if text := delta_text(data):
+            elif text := delta_text(data):
                 pieces.put(text)
+            return stopped.is_set()  # True tells llama.cpp to stop this sequence
 
         def run() -> None:
             try:
@@ -219,10 +220,13 @@ class LocalModel:
                 pieces.put(done)
 
         threading.Thread(target=run, daemon=True, name=f"llm-{self.name}").start()
-        while (item := pieces.get()) is not done:
-            if isinstance(item, Exception):
-                raise item if isinstance(item, ModelError) else ModelError(f"The model failed: {item}")
-            yield str(item)
+        try:
+            while (item := pieces.get()) is not done:
+                if isinstance(item, Exception):
+                    raise item if isinstance(item, ModelError) else ModelError(f"The model failed: {item}")
+                yield str(item)
+        finally:
+            stopped.set()
 
 
 class OpenAIModel:

@@ -164,3 +164,18 @@ def test_corrupt_model_parts_fail_the_checksum_and_leave_no_file(tmp_path, monke
     with pytest.raises(rag.ModelError, match=r"corrupt .*pip install --force-reinstall fake-part1==1 fake-part2==1"):
         model_file("fake", tmp_path / "models")
     assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_closing_a_local_stream_stops_the_model(tmp_path):
+    """The UI's Stop button closes the stream; the model must stop too, not run on holding the lock."""
+    from rag.llm import local_model
+
+    model = local_model("smollm2-135m", tmp_path)
+    words: list[str] = []
+    stream = model.stream([{"role": "user", "content": "Write a very long story about a dragon, at least two thousand words."}], 1500)
+    words += [next(stream), next(stream)]
+    stream.close()
+    assert model._lock.acquire(timeout=15), "the model kept generating after the stream was closed"
+    model._lock.release()
+    # and it answers the next request normally
+    assert "".join(model.stream([{"role": "user", "content": "Say hello."}], 8)).strip()
