@@ -1,10 +1,11 @@
-"""The web UI: a chat over your documents, each answer with numbered, highlighted citations.
+"""The web UI: a chat over your documents, each answer with numbered, clickable, highlighted citations.
 
     python app.py [--corpus FOLDER] [--store FOLDER] [--port 7860] [--host 127.0.0.1]
 
 Binds 127.0.0.1 unless told otherwise; no share link, no analytics. At start it syncs
 the corpus into the index (a no-op taking well under a second when nothing changed)
-and warms the model, so the first question is answered at once.
+and warms the model, so the first question is answered at once. Each browser tab has its
+own chat (its history lives in the tab's session); one queue in front of the one model.
 """
 
 from __future__ import annotations
@@ -14,45 +15,83 @@ import html
 import logging
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import rag
+from rag.api import check_question
 from rag.types import Answer, Citation, Hit
+from rag.upload import save_uploads
 
 log = logging.getLogger("rag.app")
 
 CSS = """
 .src { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin: 0 0 10px 0; }
+.src.active { border-color: #f59e0b; box-shadow: 0 0 0 2px #fde68a; }
 .src-head { font-weight: 600; margin-bottom: 4px; }
 .src-body { white-space: pre-wrap; font-size: 0.92em; line-height: 1.45; }
 .src mark { background: #fde68a; color: #111; padding: 0 1px; border-radius: 2px; }
 .src-score { color: var(--body-text-color-subdued); font-weight: 400; font-size: 0.85em; }
+.turn > summary { cursor: pointer; color: var(--body-text-color-subdued); margin: 6px 0; }
+a.cite { text-decoration: none; font-weight: 600; }
 """
 
+# Clicking an inline [n] marker reveals its card in the sources panel (opening an older turn's group).
+HEAD = """<script>
+document.addEventListener("click", (e) => {
+  const a = e.target.closest && e.target.closest('a[href^="#src-"]');
+  if (!a) return;
+  e.preventDefault(); e.stopPropagation();
+  const card = document.getElementById(a.getAttribute("href").slice(1));
+  if (!card) return;
+  const turn = card.closest("details"); if (turn) turn.open = true;
+  document.querySelectorAll(".src.active").forEach((c) => c.classList.remove("active"));
+  card.classList.add("active");
+  card.scrollIntoView({behavior: "smooth", block: "center"});
+}, true);
+</script>"""
 
-def passage_html(hit: Hit, citation: Citation | None, label: str) -> str:
-    """One source card: file, score, and the passage with the cited words marked. All text escaped."""
+EMPTY_SOURCES = '<p class="src-score">Sources of the answers appear here. Click a [n] in an answer to see its passage.</p>'
+
+
+def passage_html(hit: Hit, citation: Citation | None, label: str, anchor: str = "") -> str:
+    """One source card: file, page, relevance, and the passage with the cited words marked. All text escaped."""
     body = html.escape(hit.text)
     if citation is not None:
         a, b = citation.start - hit.start, citation.end - hit.start
         body = f"{html.escape(hit.text[:a])}<mark>{html.escape(hit.text[a:b])}</mark>{html.escape(hit.text[b:])}"
     page = f", page {hit.page}" if hit.page else ""
+    ident = f' id="{anchor}"' if anchor else ""
     return (
-        f'<div class="src"><div class="src-head">{label} {html.escape(hit.source)}{page} '
+        f'<div class="src"{ident}><div class="src-head">{label} {html.escape(hit.source)}{page} '
         f'<span class="src-score">characters {hit.start}-{hit.end} · relevance {hit.score:.2f}</span></div>'
         f'<div class="src-body">{body}</div></div>'
     )
 
 
-def sources_html(answer: Answer | None) -> str:
-    if answer is None:
-        return '<p class="src-score">Sources of the answer appear here.</p>'
-    by_id = {h.id: h for h in answer.hits}
+def answer_sources(answer: Answer, turn: int) -> str:
+    """The cards of one answer: each citation (anchored ``src-<turn>-<n>``), or for a refusal the closest passages."""
     if answer.refused:
-        cards = [passage_html(h, None, "·") for h in answer.hits[:3]]
-        return "<p><b>Not found in the documents.</b> Closest passages:</p>" + "".join(cards)
-    cards = [passage_html(by_id[c.chunk_id], c, f"[{n}]") for n, c in enumerate(answer.citations, 1)]
-    return "".join(cards)
+        cards = "".join(passage_html(h, None, "·") for h in answer.hits[:3])
+        return ("<p><b>Not found in the documents.</b> Closest passages:</p>" + cards) if cards else \
+            "<p><b>Not found in the documents.</b> Nothing close was found.</p>"
+    by_id = {h.id: h for h in answer.hits}
+    return "".join(passage_html(by_id[c.chunk_id], c, f"[{n}]", f"src-{turn}-{n}")
+                   for n, c in enumerate(answer.citations, 1))
+
+
+def sources_html(answers: list[Answer], preview: Answer | None = None) -> str:
+    """The panel: the latest answer's sources open, earlier turns folded underneath."""
+    if preview is not None:
+        return answer_sources(preview, len(answers)) + "".join(_folded(answers))
+    if not answers:
+        return EMPTY_SOURCES
+    return answer_sources(answers[-1], len(answers) - 1) + "".join(_folded(answers[:-1]))
+
+
+def _folded(answers: list[Answer]) -> list[str]:
+    return [f'<details class="turn"><summary>Earlier: {html.escape(a.question[:80])}</summary>{answer_sources(a, t)}</details>'
+            for t, a in reversed(list(enumerate(answers)))]
 
 
 def md_escape(text: str) -> str:
@@ -67,8 +106,9 @@ def md_escape(text: str) -> str:
     return re.sub(r"\\\[(\d+)\\\]", r"[\1]", text)
 
 
-def answer_markdown(answer: Answer) -> str:
-    """Chat text: the answer, then where it came from and which answerer wrote it.
+def answer_markdown(answer: Answer, turn: int) -> str:
+    """Chat text: what was searched (for a rewritten follow-up), the answer with clickable [n]
+    markers, then the sources and which answerer wrote it.
 
     Sentences no passage supports are shown in italics with a warning, not as cited.
     """
@@ -76,62 +116,142 @@ def answer_markdown(answer: Answer) -> str:
     for sentence in answer.unsupported:
         plain = md_escape(sentence)
         text = text.replace(plain, f"*{plain}* ⚠️ *(not supported by the documents)*", 1)
+    text = re.sub(r"\[(\d+)\]", lambda m: f'<a class="cite" href="#src-{turn}-{m[1]}">[{m[1]}]</a>', text)
+    searched = ""
+    if answer.standalone and answer.standalone != answer.question:
+        searched = f"<sub>🔎 searched for: “{md_escape(answer.standalone)}”</sub>\n\n"
+    by = f"answered by: {md_escape(answer.answerer)}"
     if answer.refused:
-        return f"{text}\n\n<sub>answered by: {md_escape(answer.answerer)}</sub>"
-    cited = "; ".join(f"[{n}] {md_escape(c.source)}" for n, c in enumerate(answer.citations, 1))
-    return f"{text}\n\n<sub>Sources: {cited} · answered by: {md_escape(answer.answerer)}</sub>"
+        return f"{searched}{text}\n\n<sub>{by}</sub>"
+    cited = "; ".join(f"[{n}] {md_escape(c.source)}" + (f" p. {c.page}" if c.page else "")
+                      for n, c in enumerate(answer.citations, 1))
+    return f"{searched}{text}\n\n<sub>Sources: {cited} · {by}</sub>"
+
+
+def _text(content: object) -> str:
+    """A chat message's text: Gradio gives a str or a list of parts like {"type": "text", "text": ...}."""
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list) else [content]
+    return "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+
+
+def index_status(engine: rag.Engine) -> str:
+    files = engine.store.files()
+    return (f"**Corpus** `{engine.settings.corpus}` · {len(files)} documents · {engine.store.count()} chunks "
+            f"· index `{engine.settings.store}` · **answerer** {md_escape(engine.answerer_name())}")
 
 
 def build(settings: rag.Settings):
     import gradio as gr
 
     engine = rag.engine(settings=settings)
+    answerers = ["auto", "local", "extractive"] + (["openai"] if settings.llm_url else [])
 
-    def status() -> str:
-        files = engine.store.files()
-        return (f"**Corpus** `{settings.corpus}` · {len(files)} documents, {engine.store.count()} chunks "
-                f"· index `{settings.store}` · **answerer** {engine.answerer_name()}")
-
-    def respond(message: str, history: list | None):
+    def respond(message: str, chat: list | None, answers: list[Answer], answerer: str, k: float):
         """Stream one turn: the best passage at once, then the model's words, then the checked answer."""
-        history = list(history or []) + [{"role": "user", "content": md_escape(str(message or ""))}]
+        chat = list(chat or []) + [{"role": "user", "content": md_escape(str(message or ""))}]
+        turn = len(answers)
+        busy, idle = (gr.update(visible=False), gr.update(visible=True)), (gr.update(visible=True), gr.update(visible=False))
+
+        def say(text: str, panel: str, done: bool = False):
+            return (chat + [{"role": "assistant", "content": text}], "", panel, answers, *(idle if done else busy))
+
         try:
-            pending = sources_html(None)
-            if engine.answerer_name() != "extractive":
-                quick = engine.ask(message, answerer="extractive")  # ~0.2 s: shown while the model reads
-                note = "" if quick.refused else f"*Best matching passage: \u201c{md_escape(quick.citations[0].quote)}\u201d [1]*\n\n"
+            history = [(a.question, a.text) for a in answers]
+            question = check_question(message, settings.max_question_chars)
+            yield say("🔎 …", sources_html(answers))
+            searched = engine.standalone(question, history, answerer)
+            note = f"<sub>🔎 searched for: “{md_escape(searched)}”</sub>\n\n" if searched != question else ""
+            panel = sources_html(answers)
+            if engine.answerer_name() != "extractive" and answerer != "extractive":
+                quick = engine.ask(searched, answerer="extractive", k=int(k))  # ~0.2 s: shown while the model reads
                 if not quick.refused:
-                    pending = sources_html(quick)
-                yield history + [{"role": "assistant", "content": note + "✍️ …"}], "", pending
+                    note += f"*Best matching passage: \u201c{md_escape(quick.citations[0].quote)}\u201d* "
+                    note += f'<a class="cite" href="#src-{turn}-1">[1]</a>\n\n'
+                    panel = sources_html(answers, preview=quick)
+                yield say(note + "✍️ …", panel)
             draft = ""
-            for event in engine.ask_stream(message):
+            for event in engine.ask_stream(searched, answerer=answerer, k=int(k)):
                 if isinstance(event, str):
                     draft += event
-                    yield history + [{"role": "assistant", "content": f"{md_escape(draft)} ✍️"}], "", pending
+                    yield say(f"{note}{md_escape(draft)} ✍️", panel)
                 else:
-                    yield history + [{"role": "assistant", "content": answer_markdown(event)}], "", sources_html(event)
+                    answers = answers + [replace(event, question=question, standalone=searched)]
+                    yield say(answer_markdown(answers[-1], turn), sources_html(answers), done=True)
         except rag.RagError as e:
-            yield history + [{"role": "assistant", "content": f"⚠️ {md_escape(str(e))}"}], "", sources_html(None)
+            yield say(f"⚠️ {md_escape(str(e))}", sources_html(answers), done=True)
         except Exception as e:  # never a traceback in the UI; the log has it
             log.exception("answering failed")
-            reply = f"⚠️ Something went wrong ({type(e).__name__}: {md_escape(str(e))}). Details are in the server log."
-            yield history + [{"role": "assistant", "content": reply}], "", sources_html(None)
+            yield say(f"⚠️ Something went wrong ({type(e).__name__}: {md_escape(str(e))}). Details are in the server log.",
+                      sources_html(answers), done=True)
+
+    def stopped(chat: list | None):
+        """Stop pressed: the streaming turn is cancelled (the model stops too); its partial text is marked."""
+        chat = list(chat or [])
+        text = _text(chat[-1]["content"]) if chat and chat[-1]["role"] == "assistant" else ""
+        if text.endswith(("✍️", "…")):
+            chat[-1] = {"role": "assistant", "content": text.rstrip(" ✍️…") + " ⏹️ *stopped*"}
+        return chat, gr.update(visible=True), gr.update(visible=False)
+
+    def resync(progress=gr.Progress()):
+        return _sync(progress), index_status(engine)
+
+    def add_files(files: list | None, progress=gr.Progress()):
+        uploads = [(Path(f).name, Path(f)) for f in files or []]
+        saved = save_uploads(Path(settings.corpus), uploads, settings.extensions, int(settings.max_file_mb * 1e6))
+        report = _sync(progress) if saved.saved else ""
+        return f"{md_escape(saved.summary())}\n\n{report}".strip(), index_status(engine), None
+
+    def _sync(progress) -> str:
+        def show(done: int, total: int, source: str) -> None:
+            progress((done, total), desc=f"indexing {source}" if source else "indexing", unit="files")
+
+        try:
+            report = engine.ingest(progress=show)
+        except rag.RagError as e:
+            return f"⚠️ {md_escape(str(e))}"
+        lines = [f"**Synced:** {md_escape(report.summary())}"]
+        lines += [f"- skipped `{md_escape(s)}`: {md_escape(why)}" for s, why in report.skipped]
+        return "\n".join(lines)
 
     with gr.Blocks(title="Ask your documents", analytics_enabled=False) as demo:
         gr.Markdown("## Ask your documents\nAnswers come only from the documents in the corpus folder, with the exact passage they rest on.")
-        status_md = gr.Markdown(status())
+        status = gr.Markdown(elem_id="status")
+        answers = gr.State([])  # this chat's checked answers: the follow-up history and the sources panel
         with gr.Row():
             with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Chat", height=480, elem_id="chat", buttons=["copy", "copy_all"])
+                chat = gr.Chatbot(label="Chat", height=500, elem_id="chat", buttons=["copy", "copy_all"])
                 with gr.Row():
-                    box = gr.Textbox(placeholder="Ask a question about your documents…", show_label=False, scale=5, elem_id="question")
-                    send = gr.Button("Ask", variant="primary", scale=1)
+                    box = gr.Textbox(placeholder="Ask a question about your documents…", show_label=False, scale=5,
+                                     elem_id="question", max_length=settings.max_question_chars)
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                    stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop")
+                    new = gr.Button("New chat", scale=1, elem_id="new-chat")
+                with gr.Accordion("Settings", open=False):
+                    answerer = gr.Dropdown(answerers, value=settings.answerer, label="Answerer",
+                                           info="auto: the local model when installed, else extractive quotes")
+                    k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages to retrieve")
+                with gr.Accordion("Documents", open=False):
+                    gr.Markdown(f"Folder `{md_escape(str(settings.corpus))}`: files added there are indexed by **Re-sync**. "
+                                f"Upload adds files to that folder ({', '.join(settings.extensions)}; "
+                                f"up to {settings.max_file_mb:.0f} MB each).")
+                    upload = gr.File(file_count="multiple", label="Add documents", elem_id="upload")
+                    sync_btn = gr.Button("Re-sync folder", elem_id="resync")
+                    sync_log = gr.Markdown(elem_id="sync-log")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
-                sources = gr.HTML(sources_html(None), elem_id="sources")
-        for trigger in (box.submit, send.click):
-            trigger(respond, [box, chat], [chat, box, sources], api_name="chat" if trigger == box.submit else False)
-        demo.load(status, None, status_md, api_name=False)
+                sources = gr.HTML(EMPTY_SOURCES, elem_id="sources")
+
+        outputs = [chat, box, sources, answers, send, stop]
+        asks = [trigger(respond, [box, chat, answers, answerer, k], outputs, api_name="chat" if trigger == box.submit else False)
+                for trigger in (box.submit, send.click)]
+        stop.click(stopped, [chat], [chat, send, stop], cancels=asks, queue=False, api_name=False)
+        new.click(lambda: ([], "", EMPTY_SOURCES, [], gr.update(visible=True), gr.update(visible=False)), None, outputs,
+                  cancels=asks, queue=False, api_name="new_chat")
+        sync_btn.click(resync, None, [sync_log, status], concurrency_id="ingest", api_name="resync")
+        upload.upload(add_files, [upload], [sync_log, status, upload], concurrency_id="ingest", api_name="upload")
+        demo.load(lambda: index_status(engine), None, status, api_name=False)
     return demo
 
 
@@ -141,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", type=Path, help="index folder (default: vectorstore/, env RAG_STORE)")
     p.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")))
+    p.add_argument("--queue", type=int, default=int(os.environ.get("RAG_QUEUE", "32")),
+                   help="questions that may wait for the model; more get 'busy, try again' (default 32)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -157,9 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}")
         return 2
     demo = build(settings)
-    demo.queue(default_concurrency_limit=1, max_size=64)
+    demo.queue(default_concurrency_limit=1, max_size=args.queue)  # one model: one answer at a time
     log.info("serving on http://%s:%d", args.host, args.port)
-    demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=False, css=CSS)
+    demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=False, css=CSS, head=HEAD,
+                max_file_size=f"{settings.max_file_mb:.0f}mb")
     return 0
 
 

@@ -53,6 +53,9 @@ class Engine:
                     raise
                 log.warning("the local model is unavailable, answers will be extractive: %s", e)
 
+    def standalone(self, question: str, history: list | None, answerer: str | None = None) -> str:
+        return question
+
     def ingest(self, corpus: str | Path | None = None, progress: Progress | None = None) -> IngestReport:
         with self._lock:
             return sync(Path(corpus or self.settings.corpus), self.store, self.settings, self.embedder, progress,

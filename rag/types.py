@@ -72,6 +72,7 @@ class Answer:
     hits: list[Hit] = field(default_factory=list)
     answerer: str = ""
     unsupported: list[str] = field(default_factory=list)  # answer sentences no passage backs
+    standalone: str = ""  # the question searched for: a follow-up rewritten with its history
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,121 @@
+"""The web UI in a real browser: Debian's Chromium driven by Playwright, against the real app
+serving the seed article with the real local model on a loopback port.
+
+Screenshots go to test-artifacts/ (kept by CI as artifacts; one is docs/ui.png in the README).
+Without Chromium these tests are skipped, except under CI, where they fail: .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from test_app import serve
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+    pytest.skip("Chromium is not installed (apt install chromium); CI installs it", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    from conftest import SEED
+
+    tmp = tmp_path_factory.mktemp("browser")
+    corpus = tmp / "docs"
+    corpus.mkdir()
+    shutil.copy(SEED, corpus / "article.txt")
+    yield from serve(tmp, corpus, "auto")
+
+
+@pytest.fixture
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(240_000)  # the 1.5B model on 2 busy cores
+        page.goto(app_url)
+        page.locator("#question textarea").wait_for()
+        yield page
+        browser.close()
+
+
+def ask(page, question: str) -> None:
+    page.locator("#question textarea").fill(question)
+    page.locator("#question textarea").press("Enter")
+
+
+def last_reply(page):
+    return page.locator("#chat .message.bot").last
+
+
+def wait_answer(page, n: int):
+    """Wait for the n-th bot message to be final (its footer names the answerer); return its text."""
+    reply = page.locator("#chat .message.bot").nth(n - 1)
+    reply.get_by_text("answered by", exact=False).wait_for()
+    return reply.inner_text()
+
+
+def test_streamed_answer_with_a_clickable_citation(page):
+    ask(page, "Who is the top Ukrainian negotiator?")
+    page.locator("#stop").wait_for(state="visible")  # streaming: Stop replaces Ask
+    page.get_by_text("✍️").first.wait_for()
+    text = wait_answer(page, 1)
+    assert "Umerov" in text and "[1]" in text
+    page.locator("#ask").wait_for(state="visible")
+    page.locator("#stop").wait_for(state="hidden")
+
+    last_reply(page).locator("a.cite").first.click()
+    card = page.locator("#sources .src.active")
+    card.wait_for()
+    assert card.get_attribute("id") == "src-0-1"
+    assert "Umerov" in card.locator("mark").inner_text()
+    assert "article.txt" in card.inner_text() and "relevance" in card.inner_text()
+    page.screenshot(path=str(SHOTS / "answer-with-citation.png"))
+
+
+def test_follow_up_uses_the_history(page):
+    ask(page, "Who is Jared Kushner?")
+    wait_answer(page, 1)
+    ask(page, "What is his relation to Trump?")
+    text = wait_answer(page, 2)
+    assert "searched for" in text and "Kushner" in text
+    assert "son-in-law" in text
+    page.screenshot(path=str(SHOTS / "follow-up.png"))
+    # the first answer's sources stay reachable, folded under the latest
+    page.locator("#chat .message.bot").first.locator("a.cite").first.click()
+    assert page.locator("#sources .src.active").get_attribute("id") == "src-0-1"
+
+    page.locator("#new-chat").click()
+    page.wait_for_function("document.querySelectorAll('#chat .message').length === 0")
+    assert "appear here" in page.locator("#sources").inner_text()
+
+
+def test_stop_mid_answer_then_ask_again(page):
+    ask(page, "What did Witkoff and Kushner discuss with Putin at the Kremlin, and what came of it?")
+    page.wait_for_function(  # the model's own words are arriving (a draft ends with the pen)
+        "() => { const m = [...document.querySelectorAll('#chat .message.bot')].pop();"
+        " return m && m.innerText.trim().endsWith('✍️'); }")
+    page.locator("#stop").click()
+    reply = last_reply(page)
+    reply.get_by_text("stopped").wait_for()
+    page.locator("#ask").wait_for(state="visible")
+    stopped = reply.inner_text()
+    page.wait_for_timeout(1500)
+    assert last_reply(page).inner_text() == stopped, "the answer kept changing after Stop"
+    page.screenshot(path=str(SHOTS / "stopped.png"))
+
+    ask(page, "Who is the chief of staff of Kiev's armed forces?")
+    assert re.search(r"Hnatov", wait_answer(page, 2))
