@@ -18,7 +18,7 @@ from test_offline import clean_env
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def serve(tmp_path, corpus, answerer: str):
+def serve(tmp_path, corpus, answerer: str, **env: str):
     port = free_port()
     log = tmp_path / "net.log"
     log.touch()
@@ -29,7 +29,7 @@ def serve(tmp_path, corpus, answerer: str):
         f"runpy.run_path({str(ROOT / 'app.py')!r}, run_name='__main__')\n"
     )
     out = open(tmp_path / "app.log", "w")
-    env = {**clean_env(log), "RAG_ANSWERER": answerer}
+    env = {**clean_env(log), "RAG_ANSWERER": answerer, **env}
     proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -84,8 +84,19 @@ def test_app_binds_loopback_only(app_url):
 
 def test_ui_streams_a_cited_answer_from_the_local_model(tmp_path, corpus):
     from gradio_client import Client
+    from gradio_client.utils import QueueError
 
-    for url in serve(tmp_path, corpus, "auto"):
+    for url in serve(tmp_path, corpus, "auto", RAG_QUEUE="1"):
+        # one answer at a time (one model), one question may wait: a third gets "queue full", not a hang
+        jobs = [Client(url, verbose=False).submit("Who is Andrii Hnatov?", [], api_name="/chat") for _ in range(3)]
+        outcomes = []
+        for j in jobs:
+            try:
+                outcomes.append(_reply(j.result(timeout=300)))
+            except QueueError as e:
+                outcomes.append(str(e))
+        assert any("Queue is full" in o for o in outcomes) and any("Hnatov" in o for o in outcomes), outcomes
+
         job = Client(url, verbose=False).submit("Who is the top Ukrainian negotiator?", [], api_name="/chat")
         final = job.result(timeout=300)
         updates = job.outputs()
@@ -96,3 +107,23 @@ def test_ui_streams_a_cited_answer_from_the_local_model(tmp_path, corpus):
         reply = _reply(final)
         assert re.search(r'Rustem Umerov <a class="cite" href="#src-0-1">\[1\]</a>', reply) and "answered by: local qwen2.5-coder-1.5b" in reply
         assert "Rustem Umerov" in final[2].split("<mark>")[1].split("</mark>")[0]
+
+
+def test_upload_and_resync_over_http(app_url, corpus, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(app_url, verbose=False)
+    note = tmp_path / "bees.md"
+    note.write_text("# Bees\n\nThe beekeeper moved the hives to the orchard on 3 May.\n")
+    log, status, _ = client.predict([handle_file(str(note))], api_name="/upload")
+    assert "saved bees.md" in log and "1 added" in log and "3 documents" in status
+    assert (corpus / "bees.md").read_text() == note.read_text()
+    result = client.predict("When were the hives moved to the orchard?", [], api_name="/chat")
+    assert "3 May" in _reply(result) and "bees.md" in result[2]
+
+    (corpus / "bees.md").unlink()  # removed on disk: a re-sync drops it from the index
+    log, status = client.predict(api_name="/resync")
+    assert "1 removed" in log and "2 documents" in status
+    result = client.predict("When were the hives moved to the orchard?", [], api_name="/chat")
+    latest, earlier = result[2].split("<details", 1)  # the earlier turn's sources stay, folded
+    assert "bees.md" not in latest and "bees.md" in earlier
