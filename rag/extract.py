@@ -1,0 +1,260 @@
+"""Extract the text of each file format from the file's bytes, the same way on every read.
+
+A citation's offsets point into this text and ``rag.cite.verify`` re-extracts the file to
+check them, so every reader here is deterministic and keeps what it needs for chunking:
+page starts (PDF) and row starts (CSV).
+
+Why not llama-index's file readers: its text reader drops undecodable bytes silently
+(``errors="ignore"``), its Markdown reader rewrites the text around headers, and its
+PDF, Word and HTML readers are thin wrappers (over pypdf, docx2txt and BeautifulSoup)
+that flatten a PDF's pages without their offsets; llama-index-readers-file 0.7.0 also
+downgrades pandas and pulls a dozen packages. So: pypdf for PDF (pure Python, its text
+layer page by page), python-docx for Word (paragraphs and tables in body order), the
+standard library's ``html.parser`` for HTML (the tokenizer BeautifulSoup's default
+backend uses; visible text needs no tree) and ``csv`` for CSV. Parsers are imported
+inside the readers so that ``import rag`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from typing import NamedTuple
+
+# Encodings tried after UTF-8, in order; cp1252 covers most "ANSI" files from Windows,
+# latin-1 decodes any byte string, so the chain always ends with text.
+_FALLBACK_ENCODINGS = ("cp1252", "latin-1")
+
+
+class SkipFile(Exception):
+    """A file that cannot be ingested; the message is the one-line reason for the report."""
+
+
+class Extracted(NamedTuple):
+    """What a reader gets out of a file: its text, a note, and page or row start offsets."""
+
+    text: str
+    note: str = ""
+    pages: tuple[int, ...] = ()
+    rows: tuple[int, ...] = ()
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Bytes of a text file -> (text, note). Binary data raises ``SkipFile``.
+
+    >>> decode_text("café".encode("cp1252"))
+    ('café', 'not UTF-8; decoded as cp1252')
+    """
+    if b"\x00" in data[:8192]:
+        raise SkipFile("looks like a binary file (contains NUL bytes), not text")
+    try:
+        return data.decode("utf-8-sig"), ""
+    except UnicodeDecodeError:
+        pass
+    for enc in _FALLBACK_ENCODINGS:
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if _mostly_printable(text):
+            return text, f"not UTF-8; decoded as {enc}"
+    raise SkipFile("not readable as text (not UTF-8, cp1252 or latin-1 text)")
+
+
+def _mostly_printable(text: str) -> bool:
+    sample = text[:8192]
+    bad = sum(1 for c in sample if not (c.isprintable() or c in "\n\r\t\f"))
+    return bad <= len(sample) * 0.02
+
+
+def read_text(data: bytes) -> Extracted:
+    """.txt / .md: the decoded file itself."""
+    return Extracted(*decode_text(data))
+
+
+def _joined(parts: list[str], sep: str) -> tuple[str, tuple[int, ...]]:
+    """``sep.join(parts)`` and the start offset of each part in it.
+
+    >>> _joined(["ab", "", "c"], "\\n\\n")
+    ('ab\\n\\n\\n\\nc', (0, 4, 6))
+    """
+    starts, pos = [], 0
+    for p in parts:
+        starts.append(pos)
+        pos += len(p) + len(sep)
+    return sep.join(parts), tuple(starts)
+
+
+# --- PDF ---------------------------------------------------------------------------
+
+def read_pdf(data: bytes) -> Extracted:
+    """The text layer, page by page: pages joined by a blank line, each page's start kept."""
+    import pypdf
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # it warns on every odd but readable file
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise SkipFile("encrypted PDF: it needs a password; save an unprotected copy to ingest it")
+        pages = [(p.extract_text() or "").strip() for p in reader.pages]
+    except SkipFile:
+        raise
+    except pypdf.errors.FileNotDecryptedError:
+        raise SkipFile("encrypted PDF: it needs a password; save an unprotected copy to ingest it") from None
+    except pypdf.errors.DependencyError:
+        raise SkipFile("encrypted PDF (AES): save an unprotected copy to ingest it") from None
+    except Exception as e:  # pypdf raises many types on broken files; any of them means "can't read"
+        raise SkipFile(f"not a readable PDF ({_short(e)}); check the file opens in a PDF viewer") from None
+    if not pages:
+        raise SkipFile("PDF has no pages")
+    if not any(pages):
+        raise SkipFile(f"scanned PDF: no text layer on its {len(pages)} page(s) (run OCR first, e.g. ocrmypdf)")
+    text, starts = _joined(pages, "\n\n")
+    blank = sum(1 for p in pages if not p)
+    note = f"{blank} of {len(pages)} pages have no text layer (scanned?); run OCR to index them" if blank else ""
+    return Extracted(text, note, pages=starts)
+
+
+def _short(e: Exception) -> str:
+    msg = " ".join(str(e).split())[:120]
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+# --- Word --------------------------------------------------------------------------
+
+def read_docx(data: bytes) -> Extracted:
+    """Paragraphs and table rows in body order, one per line; a table row's cells joined by ' | '."""
+    import docx
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        lines: list[str] = []
+        for block in document.iter_inner_content():
+            if isinstance(block, Table):
+                lines.extend(_table_lines(block))
+            else:
+                lines.append(block.text.strip())
+    except Exception as e:  # not a zip, no document part, broken XML
+        raise SkipFile(f"not a readable Word .docx file ({_short(e)})") from None
+    return Extracted("\n".join(line for line in lines if line))
+
+
+def _table_lines(table) -> list[str]:  # noqa: ANN001 (a docx Table)
+    out = []
+    for row in table.rows:
+        cells, seen = [], set()
+        for cell in row.cells:
+            if id(cell._tc) in seen:  # a merged cell is listed once per grid column it spans
+                continue
+            seen.add(id(cell._tc))
+            text = " ".join(cell.text.split())
+            if text:
+                cells.append(text)
+        out.append(" | ".join(cells))
+    return out
+
+
+# --- HTML --------------------------------------------------------------------------
+
+_HIDDEN = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object"}
+_BLOCK = set(
+    """address article aside blockquote body br caption dd details dialog div dl dt fieldset figcaption figure
+    footer form h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tbody thead tfoot tr ul
+    """.split()
+)
+
+
+class _Visible(HTMLParser):
+    """Collects the title and the text a browser would show; block elements end lines."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)  # entities decoded in handle_data
+        self.hidden: list[str] = []
+        self.in_title = False
+        self.title: list[str] = []
+        self.out: list[str] = []
+        self.cells = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:  # noqa: ANN401
+        if tag == "body":
+            self.hidden = [t for t in self.hidden if t != "head"]  # "</head>" may be left out
+        if tag in _HIDDEN:
+            self.hidden.append(tag)
+        elif tag == "title" and set(self.hidden) <= {"head"}:  # not an <svg>'s title
+            self.in_title = True
+        elif tag in ("td", "th"):
+            self.out.append(" | " if self.cells else "")
+            self.cells += 1
+        if tag in _BLOCK:
+            self.out.append("\n")
+            self.cells = 0
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.hidden:
+            while self.hidden.pop() != tag:
+                pass
+        elif tag == "title":
+            self.in_title = False
+        if tag in _BLOCK:
+            self.out.append("\n")
+            self.cells = 0
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.title.append(data)
+        elif not self.hidden:
+            self.out.append(data)
+
+
+def read_html(data: bytes) -> Extracted:
+    """Visible text: no scripts, styles or head (the title is kept as the first line)."""
+    raw, note = decode_text(data)
+    parser = _Visible()
+    parser.feed(raw)
+    parser.close()
+    title = " ".join("".join(parser.title).split())
+    lines = [" ".join(line.split()) for line in "".join(parser.out).split("\n")]
+    body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return Extracted("\n\n".join(p for p in (title, body) if p), note)
+
+
+# --- CSV ---------------------------------------------------------------------------
+
+def read_csv(data: bytes) -> Extracted:
+    """One line per data row, each cell labelled with its column: 'city: Paris; population: 2.1M'.
+
+    A chunk of rows then carries the header's meaning for the embedder, BM25 and the
+    answerer, and a quote is readable on its own. The delimiter is sniffed (, ; tab |);
+    quoted cells may hold newlines. The first row is the header.
+    """
+    text, note = decode_text(data)
+    try:
+        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    try:
+        records = [[" ".join(c.split()) for c in r] for r in csv.reader(io.StringIO(text, newline=""), dialect)]
+    except csv.Error as e:
+        raise SkipFile(f"not a readable CSV file ({e})") from None
+    records = [r for r in records if any(r)]
+    if len(records) < 2:
+        raise SkipFile("CSV has no data rows (only a header, or nothing)")
+    header = records[0]
+    rows = []
+    for r in records[1:]:
+        names = header + [f"column {i + 1}" for i in range(len(header), len(r))]
+        rows.append("; ".join(f"{names[i] or f'column {i + 1}'}: {v}" for i, v in enumerate(r) if v))
+    body, starts = _joined(rows, "\n")
+    return Extracted(body, note, rows=starts)
+
+
+# File suffix -> reader from the file's bytes to its ``Extracted`` text.
+READERS: dict[str, Callable[[bytes], Extracted]] = {
+    ".txt": read_text, ".md": read_text, ".markdown": read_text, ".pdf": read_pdf, ".docx": read_docx,
+    ".html": read_html, ".htm": read_html, ".csv": read_csv,
+}
