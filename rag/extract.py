@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import re
 from collections.abc import Callable
@@ -234,11 +235,8 @@ def read_csv(data: bytes) -> Extracted:
     """
     text, note = decode_text(data)
     try:
-        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    try:
-        records = [[" ".join(c.split()) for c in r] for r in csv.reader(io.StringIO(text, newline=""), dialect)]
+        delimiter = _delimiter(text[:65536])
+        records = [[" ".join(c.split()) for c in r] for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
     except csv.Error as e:
         raise SkipFile(f"not a readable CSV file ({e})") from None
     records = [r for r in records if any(r)]
@@ -251,6 +249,22 @@ def read_csv(data: bytes) -> Extracted:
         rows.append("; ".join(f"{names[i] or f'column {i + 1}'}: {v}" for i, v in enumerate(r) if v))
     body, starts = _joined(rows, "\n")
     return Extracted(body, note, rows=starts)
+
+
+def _delimiter(sample: str) -> str:
+    """The delimiter that splits the first rows into the same number (> 1) of columns most often.
+
+    ``csv.Sniffer`` guesses wrong on quoted cells that hold newlines, so this counts instead.
+
+    >>> _delimiter('a;b;c\\n1;"x, y";3\\n')
+    ';'
+    """
+    def score(d: str) -> tuple[int, int]:
+        rows = list(itertools.islice(csv.reader(io.StringIO(sample, newline=""), delimiter=d), 20))
+        width = len(rows[0]) if rows else 0
+        return (sum(len(r) == width for r in rows) if width > 1 else 0), width
+
+    return max(",;\t|", key=score)  # ties: the earlier one, so ',' wins
 
 
 # File suffix -> reader from the file's bytes to its ``Extracted`` text.

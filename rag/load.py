@@ -41,8 +41,8 @@ def walk(corpus: Path) -> Iterator[tuple[Path, str]]:
 def read_file(path: Path, max_bytes: int) -> bytes:
     """The file's bytes; ``SkipFile`` for links to folders, loops, oversized or vanished files.
 
-    The size is checked before reading, and the read stops at ``max_bytes + 1`` bytes in
-    case the file grew in between, so a huge file never lands in memory.
+    The size is checked before reading, and a file that grows in between is read only up
+    to the limit, so a huge file never lands in memory.
     """
     try:
         st = path.stat()
@@ -53,7 +53,12 @@ def read_file(path: Path, max_bytes: int) -> bytes:
         if st.st_size > max_bytes:
             raise SkipFile(_too_large(st.st_size, max_bytes))
         with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
+            data = f.read(st.st_size + 1)
+            while st.st_size < len(data) <= max_bytes:  # it grew after stat(): read on, up to the limit
+                more = f.read(1 << 20)
+                if not more:
+                    break
+                data += more
     except FileNotFoundError:
         if path.is_symlink():
             raise SkipFile("a broken symbolic link (its target does not exist)") from None
