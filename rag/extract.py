@@ -101,7 +101,7 @@ def read_pdf(data: bytes) -> Extracted:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise SkipFile("encrypted PDF: it needs a password; save an unprotected copy to ingest it")
-        pages = [(p.extract_text() or "").strip() for p in reader.pages]
+        pages = [reflow(p.extract_text() or "") for p in reader.pages]
     except SkipFile:
         raise
     except pypdf.errors.FileNotDecryptedError:
@@ -118,6 +118,19 @@ def read_pdf(data: bytes) -> Extracted:
     blank = sum(1 for p in pages if not p)
     note = f"{blank} of {len(pages)} pages have no text layer (scanned?); run OCR to index them" if blank else ""
     return Extracted(text, note, pages=starts)
+
+
+def reflow(text: str) -> str:
+    """Join a PDF page's wrapped lines: one line break is a space, two or more end a paragraph.
+
+    pypdf returns every printed line on its own line, so without this each line fragment
+    would be a "sentence" to the chunker and the answerer would quote half sentences.
+
+    >>> reflow("A key diff-\\nerence is in how \\nfeatures are built. \\n \\nB. Next")
+    'A key diff-erence is in how features are built.\\n\\nB. Next'
+    """
+    text = re.sub(r"(\w)-[ \t]*\n\s*(?=[a-z])", r"\1-", text)  # a word broken at a line end stays one word
+    return re.sub(r"\s+", lambda m: "\n\n" if m.group().count("\n") > 1 else " ", text).strip()
 
 
 def _short(e: Exception) -> str:
