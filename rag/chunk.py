@@ -87,7 +87,7 @@ def chunk_document(doc: Document, token_offsets: TokenOffsets, max_tokens: int, 
     that straddles a boundary is whole in one of them. A sentence longer than
     ``max_tokens`` is cut into windows at word starts. A PDF's chunks never cross a page
     and carry its number; a CSV's chunks are whole rows (rows, not sentences, are the
-    units), without overlap.
+    units; a row longer than a chunk is cut like a long sentence), without overlap.
 
     Worked numbers: the seed article (3,448 characters, ~760 word-pieces) with
     ``max_tokens=160, overlap=32`` gives 6 chunks of 90-160 word-pieces.

@@ -49,7 +49,16 @@ def decode_text(data: bytes) -> tuple[str, str]:
 
     >>> decode_text("café".encode("cp1252"))
     ('café', 'not UTF-8; decoded as cp1252')
+    >>> decode_text("café".encode("utf-16"))  # what Excel's "Unicode text" writes
+    ('café', '')
     """
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # a UTF-16 byte order mark: NUL bytes are expected
+        try:
+            text = data.decode("utf-16")
+            if _mostly_printable(text):
+                return text, ""
+        except UnicodeDecodeError:
+            pass
     if b"\x00" in data[:8192]:
         raise SkipFile("looks like a binary file (contains NUL bytes), not text")
     try:

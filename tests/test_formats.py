@@ -9,12 +9,10 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import subprocess
 
 import pytest
 
 import rag
-import rag.index
 from rag.chunk import chunk_document
 from rag.cite import verify
 from rag.load import SkipFile, load_document, walk
@@ -101,7 +99,8 @@ def library(tmp_path_factory):
     (c / "empty.md").write_bytes(b"")
     (c / "blank.html").write_text("<html><head><script>x()</script></head><body>  </body></html>")
     (c / "cp1252.txt").write_bytes("The caf\xe9 on Rue Cler serves cr\xeape Suzette.".encode("cp1252"))
-    subprocess.run(["truncate", "-s", "200M", str(c / "huge.txt")], check=True)  # sparse: no disk used
+    with open(c / "huge.txt", "wb") as f:
+        f.truncate(200 * 2**20)  # sparse: 200 MB that use no disk
     os.symlink("b.txt", c / "a.txt")
     os.symlink("a.txt", c / "b.txt")
     os.symlink(c, c / "loop", target_is_directory=True)
@@ -205,20 +204,17 @@ def _written(writer) -> bytes:  # noqa: ANN001
     return buf.getvalue()
 
 
-def test_a_file_vanishing_mid_ingest_is_skipped_and_the_rest_ingests(tmp_path, monkeypatch):
+def test_a_file_vanishing_mid_ingest_is_skipped_and_the_rest_ingests(tmp_path):
     corpus = tmp_path / "docs"
     corpus.mkdir()
     (corpus / "gone.txt").write_text("This note is deleted after the folder was listed.")
     (corpus / "kept.md").write_text("The quince tree was pruned in February.")
-    real_walk = rag.index.walk
 
-    def walk_then_delete(folder):
-        listed = list(real_walk(folder))
-        (corpus / "gone.txt").unlink()
-        yield from listed
+    def delete_when_its_turn_comes(done, total, source):  # called after the walk, before each file is read
+        if source == "gone.txt":
+            (corpus / source).unlink()
 
-    monkeypatch.setattr(rag.index, "walk", walk_then_delete)
     settings = rag.Settings.from_env(corpus=corpus, store=tmp_path / "index", answerer="extractive")
-    report = rag.ingest(corpus, settings=settings)
+    report = rag.ingest(corpus, settings=settings, progress=delete_when_its_turn_comes)
     assert dict(report.skipped) == {"gone.txt": "vanished while being read (deleted or moved during ingest)"}
     assert report.added == ["kept.md"]
