@@ -10,8 +10,8 @@ Sets: the folders of ../shared/benchmarks/ (LlamaIndex ``rag_dataset.json`` +
 ingested through the real pipeline (``rag.ingest``) into a temporary store. For
 ``mini_squad_v2`` the corpus is its 172 gold paragraphs written as files plus the 10
 articles as distractors (the paragraphs come from another Wikipedia revision, so the
-articles hold near-copies of them). Sets whose files the pipeline cannot read yet
-(``history_of_alexnet`` is a PDF) are skipped with a message.
+articles hold near-copies of them). Sets whose files the pipeline cannot read are
+skipped with a message.
 
 Scoring (../shared/benchmarks/README.md): a retrieved chunk is gold when it overlaps a
 reference context by at least half of the shorter text's characters; hit@1, hit@5 and

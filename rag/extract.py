@@ -22,6 +22,7 @@ import io
 import itertools
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import NamedTuple
@@ -110,7 +111,7 @@ def read_pdf(data: bytes) -> Extracted:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise SkipFile("encrypted PDF: it needs a password; save an unprotected copy to ingest it")
-        pages = [reflow(p.extract_text() or "") for p in reader.pages]
+        raw = [p.extract_text() or "" for p in reader.pages]
     except SkipFile:
         raise
     except pypdf.errors.FileNotDecryptedError:
@@ -119,14 +120,48 @@ def read_pdf(data: bytes) -> Extracted:
         raise SkipFile("encrypted PDF (AES): save an unprotected copy to ingest it") from None
     except Exception as e:  # pypdf raises many types on broken files; any of them means "can't read"
         raise SkipFile(f"not a readable PDF ({_short(e)}); check the file opens in a PDF viewer") from None
-    if not pages:
+    if not raw:
         raise SkipFile("PDF has no pages")
+    running = running_lines(raw)
+    pages = [reflow(_drop_running(p, running)) for p in raw]
     if not any(pages):
         raise SkipFile(f"scanned PDF: no text layer on its {len(pages)} page(s) (run OCR first, e.g. ocrmypdf)")
     text, starts = _joined(pages, "\n\n")
     blank = sum(1 for p in pages if not p)
     note = f"{blank} of {len(pages)} pages have no text layer (scanned?); run OCR to index them" if blank else ""
     return Extracted(text, note, pages=starts)
+
+
+def _key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split()))  # page numbers differ from page to page
+
+
+def _edges(lines: list[str]) -> list[int]:
+    """Indexes of the first two and last two non-blank lines: where headers and footers sit."""
+    full = [i for i, line in enumerate(lines) if line.strip()]
+    return sorted(set(full[:2] + full[-2:]))
+
+
+def running_lines(pages: list[str]) -> set[str]:
+    """Header and footer lines (digits ignored) at a page edge on at least half of 3+ pages.
+
+    >>> pages = [f"ACME report\\n{n}\\n{fruit} grow here.\\nMore on {fruit}." for n, fruit in enumerate(["Figs", "Kiwis", "Limes"])]
+    >>> sorted(running_lines(pages))
+    ['#', 'ACME report']
+    """
+    if len(pages) < 3:
+        return set()
+    seen: Counter[str] = Counter()
+    for page in pages:
+        lines = page.split("\n")
+        seen.update({_key(lines[i]) for i in _edges(lines)})
+    return {k for k, n in seen.items() if n * 2 >= len(pages) and k}
+
+
+def _drop_running(page: str, running: set[str]) -> str:
+    lines = page.split("\n")
+    drop = {i for i in _edges(lines) if _key(lines[i]) in running}
+    return "\n".join(line for i, line in enumerate(lines) if i not in drop)
 
 
 def reflow(text: str) -> str:

@@ -155,6 +155,16 @@ def test_pdf_chunks_stay_on_their_page_and_csv_chunks_hold_whole_rows(library, e
     assert [line for c in chunks for line in c.text.split("\n")] == lines  # every row once, no overlap
 
 
+def test_pdf_running_headers_and_page_numbers_are_dropped_and_wrapped_lines_joined(tmp_path):
+    regions = [("Fig", "northern"), ("Kiwi", "coastal"), ("Lime", "western")]
+    pages = [["ACME annual report", str(n), f"{fruit} sales rose by {n} per cent", f"in the {region} region.", f"Page {n}"]
+             for n, (fruit, region) in enumerate(regions, 1)]
+    (tmp_path / "r.pdf").write_bytes(make_pdf(pages))
+    doc = load_document(tmp_path / "r.pdf", "r.pdf", 10**9)
+    assert doc.text.split("\n\n") == [f"{fruit} sales rose by {n} per cent in the {region} region."
+                                       for n, (fruit, region) in enumerate(regions, 1)]
+
+
 @pytest.mark.parametrize("source, reason", [
     ("scanned.pdf", "scanned PDF: no text layer on its 2 page(s) (run OCR first"),
     ("garbage.pdf", "not a readable PDF"),
