@@ -237,6 +237,7 @@ class _Visible(HTMLParser):
         self.title: list[str] = []
         self.out: list[str] = []
         self.cells = 0
+        self.pre = 0
 
     def handle_starttag(self, tag: str, attrs: list) -> None:  # noqa: ANN401
         if tag == "body":
@@ -251,6 +252,7 @@ class _Visible(HTMLParser):
         if tag in _BLOCK:
             self.out.append("\n")
             self.cells = 0
+        self.pre += tag == "pre"
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.hidden:
@@ -258,6 +260,7 @@ class _Visible(HTMLParser):
                 pass
         elif tag == "title":
             self.in_title = False
+        self.pre = max(0, self.pre - (tag == "pre"))
         if tag in _BLOCK:
             self.out.append("\n")
             self.cells = 0
@@ -266,7 +269,8 @@ class _Visible(HTMLParser):
         if self.in_title:
             self.title.append(data)
         elif not self.hidden:
-            self.out.append(data)
+            # a line break in the source is a space on screen, except inside <pre>
+            self.out.append(data if self.pre else re.sub(r"\s+", " ", data))
 
 
 def read_html(data: bytes) -> Extracted:
