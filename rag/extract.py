@@ -210,11 +210,21 @@ def _table_lines(table) -> list[str]:  # noqa: ANN001 (a docx Table)
             if id(cell._tc) in seen:  # a merged cell is listed once per grid column it spans
                 continue
             seen.add(id(cell._tc))
-            text = " ".join(cell.text.split())
+            text = " ".join(_cell_text(cell).split())
             if text:
                 cells.append(text)
         out.append(" | ".join(cells))
     return out
+
+
+def _cell_text(cell) -> str:  # noqa: ANN001 (a docx _Cell)
+    """A cell's paragraphs and nested tables, in order (``cell.text`` leaves nested tables out)."""
+    from docx.table import Table
+
+    parts = []
+    for block in cell.iter_inner_content():
+        parts.extend(_table_lines(block) if isinstance(block, Table) else [block.text])
+    return " ".join(parts)
 
 
 # --- HTML --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 import rag
 from rag.chunk import chunk_document
 from rag.cite import verify
-from rag.load import SkipFile, load_document, walk
+from rag.load import SkipFile, load_document, parse_document, walk
 
 from conftest import SEED
 
@@ -137,6 +137,25 @@ def test_html_keeps_visible_text_only(library):
     assert "Saturday | 11 am" in text and "Home · Tickets" in text
     for hidden in ("3 am", "midnight", "color", "JavaScript"):
         assert hidden not in text
+
+
+def test_docx_reads_paragraphs_and_tables_in_order_merged_and_nested_cells_once(library):
+    import docx
+
+    _, corpus, _ = library
+    assert load_document(corpus / "handbook.docx", "handbook.docx", 10**9).text == (
+        "Staff handbook\nEmployees may work from home on Fridays with their manager's approval.\n"
+        "Annual leave | 25 days\nParental leave | 26 weeks at full pay\nExpense claims are reimbursed within 14 days."
+    )
+    d = docx.Document()
+    t = d.add_table(rows=2, cols=3)
+    t.cell(0, 0).merge(t.cell(0, 1)).text = "Team"
+    t.cell(0, 2).text, t.cell(1, 0).text, t.cell(1, 1).text, t.cell(1, 2).text = "Room", "Data", "Ada", "B2"
+    inner = t.cell(1, 2).add_table(rows=1, cols=2)
+    inner.cell(0, 0).text, inner.cell(0, 1).text = "desk 4", "desk 5"
+    buf = io.BytesIO()
+    d.save(buf)
+    assert parse_document("t.docx", ".docx", buf.getvalue()).text == "Team | Room\nData | Ada | B2 desk 4 | desk 5"
 
 
 def test_pdf_chunks_stay_on_their_page_and_csv_chunks_hold_whole_rows(library, embedder):
