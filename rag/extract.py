@@ -111,7 +111,13 @@ def read_pdf(data: bytes) -> Extracted:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise SkipFile("encrypted PDF: it needs a password; save an unprotected copy to ingest it")
-        raw = [p.extract_text() or "" for p in reader.pages]
+        raw, failed = [], 0
+        for page in reader.pages:
+            try:
+                raw.append(page.extract_text() or "")
+            except Exception:  # one damaged page: index the others, and say so
+                raw.append("")
+                failed += 1
     except SkipFile:
         raise
     except pypdf.errors.FileNotDecryptedError:
@@ -122,14 +128,17 @@ def read_pdf(data: bytes) -> Extracted:
         raise SkipFile(f"not a readable PDF ({_short(e)}); check the file opens in a PDF viewer") from None
     if not raw:
         raise SkipFile("PDF has no pages")
+    if failed == len(raw):
+        raise SkipFile("not a readable PDF (no page could be read); check the file opens in a PDF viewer")
     running = running_lines(raw)
     pages = [reflow(_drop_running(p, running)) for p in raw]
     if not any(pages):
         raise SkipFile(f"scanned PDF: no text layer on its {len(pages)} page(s) (run OCR first, e.g. ocrmypdf)")
     text, starts = _joined(pages, "\n\n")
-    blank = sum(1 for p in pages if not p)
-    note = f"{blank} of {len(pages)} pages have no text layer (scanned?); run OCR to index them" if blank else ""
-    return Extracted(text, note, pages=starts)
+    blank = sum(1 for p in pages if not p) - failed
+    notes = [f"{failed} of {len(pages)} pages could not be read (damaged)"] if failed else []
+    notes += [f"{blank} of {len(pages)} pages have no text layer (scanned?); run OCR to index them"] if blank else []
+    return Extracted(text, "; ".join(notes), pages=starts)
 
 
 def _key(line: str) -> str:

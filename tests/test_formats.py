@@ -186,6 +186,23 @@ def test_pdf_running_headers_and_page_numbers_are_dropped_and_wrapped_lines_join
                                        for n, (fruit, region) in enumerate(regions, 1)]
 
 
+def test_a_pdf_page_that_fails_to_extract_is_noted_and_the_other_pages_kept(monkeypatch):
+    import pypdf
+
+    real = pypdf.PageObject.extract_text
+
+    def damaged_page_two(self, *args, **kwargs):
+        text = real(self, *args, **kwargs)
+        if "two" in text:
+            raise ValueError("simulated damaged content stream")
+        return text
+
+    monkeypatch.setattr(pypdf.PageObject, "extract_text", damaged_page_two)
+    doc = parse_document("d.pdf", ".pdf", make_pdf([["Page one text."], ["Page two text."], ["Page three text."]]))
+    assert doc.text == "Page one text.\n\n\n\nPage three text." and doc.pages == (0, 16, 18)
+    assert doc.note == "1 of 3 pages could not be read (damaged)"
+
+
 @pytest.mark.parametrize("source, reason", [
     ("scanned.pdf", "scanned PDF: no text layer on its 2 page(s) (run OCR first"),
     ("garbage.pdf", "not a readable PDF"),
