@@ -294,7 +294,7 @@ class _Visible(HTMLParser):
 
 def read_html(data: bytes) -> Extracted:
     """Visible text: no scripts, styles or head (the title is kept as the first line)."""
-    raw, note = decode_text(data)
+    raw, note = _declared(data) or decode_text(data)
     parser = _Visible()
     parser.feed(raw)
     parser.close()
@@ -302,6 +302,17 @@ def read_html(data: bytes) -> Extracted:
     lines = [" ".join(line.split()) for line in "".join(parser.out).split("\n")]
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     return Extracted("\n\n".join(p for p in (title, body) if p), note)
+
+
+def _declared(data: bytes) -> tuple[str, str] | None:
+    """The page decoded with the charset its ``<meta>`` declares, if it names one that fits."""
+    m = re.search(rb"""<meta[^>]*charset\s*=\s*["']?([\w.:-]+)""", data[:4096], re.IGNORECASE)
+    if not m or b"\x00" in data[:8192]:
+        return None
+    try:
+        return data.decode(m.group(1).decode("ascii")).removeprefix("\ufeff"), ""
+    except (LookupError, UnicodeDecodeError):
+        return None  # unknown or wrong declaration: guess as for plain text
 
 
 # --- CSV ---------------------------------------------------------------------------

@@ -158,6 +158,12 @@ def test_docx_reads_paragraphs_and_tables_in_order_merged_and_nested_cells_once(
     assert parse_document("t.docx", ".docx", buf.getvalue()).text == "Team | Room\nData | Ada | B2 desk 4 | desk 5"
 
 
+def test_html_is_decoded_with_its_declared_charset():
+    page = '<html><head><meta charset="shift_jis"><title>案内</title></head><body><p>開館は九時です。</p></body></html>'
+    doc = parse_document("ja.html", ".html", page.encode("shift_jis"))
+    assert (doc.text, doc.note) == ("案内\n\n開館は九時です。", "")
+
+
 def test_pdf_chunks_stay_on_their_page_and_csv_chunks_hold_whole_rows(library, embedder):
     _, corpus, _ = library
     pdf = load_document(corpus / "reports/guide.pdf", "reports/guide.pdf", 10**9)
