@@ -265,7 +265,7 @@ class _Visible(HTMLParser):
             self.hidden.append(tag)
         elif tag == "title" and set(self.hidden) <= {"head"}:  # not an <svg>'s title
             self.in_title = True
-        elif tag in ("td", "th"):
+        elif tag in ("td", "th") and not self.hidden:
             self.out.append(" | " if self.cells else "")
             self.cells += 1
         if tag in _BLOCK:
@@ -280,7 +280,7 @@ class _Visible(HTMLParser):
         elif tag == "title":
             self.in_title = False
         self.pre = max(0, self.pre - (tag == "pre"))
-        if tag in _BLOCK:
+        if tag in _BLOCK and tag != "br":  # <br/> ends one line, not two
             self.out.append("\n")
             self.cells = 0
 
@@ -321,7 +321,7 @@ def read_csv(data: bytes) -> Extracted:
     """One line per data row, each cell labelled with its column: 'city: Paris; population: 2.1M'.
 
     A chunk of rows then carries the header's meaning for the embedder, BM25 and the
-    answerer, and a quote is readable on its own. The delimiter is sniffed (, ; tab |);
+    answerer, and a quote is readable on its own. The delimiter is detected (, ; tab |);
     quoted cells may hold newlines. The first row is the header.
     """
     text, note = decode_text(data)

@@ -137,6 +137,8 @@ def test_html_keeps_visible_text_only(library):
     assert "Saturday | 11 am" in text and "Home · Tickets" in text
     for hidden in ("3 am", "midnight", "color", "JavaScript"):
         assert hidden not in text
+    snippet = b"<p>one<br/>two<br>three</p><template><table><tr><td>a</td><td>b</td></tr></table></template><p>end</p>"
+    assert parse_document("s.html", ".html", snippet).text == "one\ntwo\nthree\n\nend"
 
 
 def test_docx_reads_paragraphs_and_tables_in_order_merged_and_nested_cells_once(library):
