@@ -211,7 +211,7 @@ def test_a_pdf_page_that_fails_to_extract_is_noted_and_the_other_pages_kept(monk
     assert doc.note == "1 of 3 pages could not be read (damaged)"
 
 
-@pytest.mark.parametrize("source, reason", [
+BAD_FILES = [
     ("scanned.pdf", "scanned PDF: no text layer on its 2 page(s) (run OCR first"),
     ("garbage.pdf", "not a readable PDF"),
     ("truncated.pdf", "not a readable PDF"),
@@ -222,7 +222,10 @@ def test_a_pdf_page_that_fails_to_extract_is_noted_and_the_other_pages_kept(monk
     ("huge.txt", "too large (209.7 MB; the limit is 50 MB"),
     ("a.txt", "a symbolic link loop"),
     ("b.txt", "a symbolic link loop"),
-])
+]
+
+
+@pytest.mark.parametrize("source, reason", BAD_FILES, ids=[source for source, _ in BAD_FILES])
 def test_bad_files_are_skipped_with_one_line_reasons(library, source, reason):
     _, _, report = library
     got = dict(report.skipped)[source]
