@@ -10,8 +10,8 @@ Sets: the folders of ../shared/benchmarks/ (LlamaIndex ``rag_dataset.json`` +
 ingested through the real pipeline (``rag.ingest``) into a temporary store. For
 ``mini_squad_v2`` the corpus is its 172 gold paragraphs written as files plus the 10
 articles as distractors (the paragraphs come from another Wikipedia revision, so the
-articles hold near-copies of them). Sets whose files the pipeline cannot read yet
-(``history_of_alexnet`` is a PDF) are skipped with a message.
+articles hold near-copies of them). Sets whose files the pipeline cannot read are
+skipped with a message.
 
 Scoring (../shared/benchmarks/README.md): a retrieved chunk is gold when it overlaps a
 reference context by at least half of the shorter text's characters; hit@1, hit@5 and
@@ -95,12 +95,14 @@ def first_gold(passages: list[str], contexts: list[str]) -> int | None:
     return None
 
 
-def score_set(bs: BenchSet, settings: rag.Settings, retrievers: tuple[str, ...] = RETRIEVERS) -> dict[str, dict]:
-    """Ingest ``bs`` into ``settings.store`` and score each retriever on its questions."""
+def score_set(bs: BenchSet, settings: rag.Settings, retrievers: tuple[str, ...] = RETRIEVERS) -> dict[str, dict] | str:
+    """Ingest ``bs`` into ``settings.store`` and score each retriever on its questions; or why it can't be."""
     from rag.api import Engine
     from rag.retrieve import keep_close
 
     report = rag.ingest(bs.corpus, settings=settings)
+    if not report.chunks_total:
+        return "nothing could be ingested: " + "; ".join(f"{src}: {why}" for src, why in report.skipped)
     out: dict[str, dict] = {"_ingest": {"chunks": report.chunks_total, "seconds": round(report.seconds, 1)}}
     for name in retrievers:
         eng = Engine(rag.Settings.from_env(**{**settings.__dict__, "retriever": name}))
@@ -211,7 +213,12 @@ def run(sets: list[str], settings: rag.Settings, bench_dir: Path, limit: int | N
                 continue
             s = rag.Settings.from_env(**{**settings.__dict__, "store": Path(tmp) / f"store-{name}", "corpus": bs.corpus})
             t0 = time.perf_counter()
-            results[name] = score_set(bs, s, retrievers)
+            scored = score_set(bs, s, retrievers)
+            if isinstance(scored, str):
+                skipped[name] = scored
+                print(f"skip {name}: {scored}", file=sys.stderr)
+                continue
+            results[name] = scored
             summary = ", ".join(f"{r} {results[name][r]['hit@1']:.3f}/{results[name][r]['mrr@10']:.3f}" for r in retrievers)
             print(f"{name}: {summary} (hit@1/MRR@10; {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     return results, skipped

@@ -85,7 +85,9 @@ def chunk_document(doc: Document, token_offsets: TokenOffsets, max_tokens: int, 
 
     Consecutive chunks share up to ``overlap`` word-pieces of whole sentences, so a fact
     that straddles a boundary is whole in one of them. A sentence longer than
-    ``max_tokens`` is cut into windows at word starts.
+    ``max_tokens`` is cut into windows at word starts. A PDF's chunks never cross a page
+    and carry its number; a CSV's chunks are whole rows (rows, not sentences, are the
+    units; a row longer than a chunk is cut like a long sentence), without overlap.
 
     Worked numbers: the seed article (3,448 characters, ~760 word-pieces) with
     ``max_tokens=160, overlap=32`` gives 6 chunks of 90-160 word-pieces.
@@ -95,18 +97,40 @@ def chunk_document(doc: Document, token_offsets: TokenOffsets, max_tokens: int, 
     if not toks:
         return []
     starts = [s for s, _ in toks]
+    if doc.rows:
+        rows = [_trim(text, a, b) for a, b in _spans(doc.rows, len(text))]
+        return _pack(doc, _segments(text, toks, starts, rows, max_tokens), max_tokens, 0, None)
+    chunks: list[Chunk] = []
+    for n, (a, b) in enumerate(_spans(doc.pages or (0,), len(text)), 1):
+        segs = _segments(text, toks, starts, sentence_spans(text, a, b), max_tokens)
+        chunks += _pack(doc, segs, max_tokens, overlap, n if doc.pages else None)
+    return chunks
+
+
+def _spans(starts: Sequence[int], end: int) -> list[tuple[int, int]]:
+    """Start offsets -> (start, next start) spans; the last one runs to ``end``."""
+    return list(zip(starts, [*starts[1:], end]))
+
+
+def _segments(text: str, toks: Sequence[tuple[int, int]], starts: list[int], spans: list[tuple[int, int]],
+              max_tokens: int) -> list[_Seg]:
+    """Spans (sentences or rows) as segments with their word-pieces; over-long ones cut into windows."""
     segs: list[_Seg] = []
-    for a, b in sentence_spans(text):
+    for a, b in spans:
         i, j = bisect_left(starts, a), bisect_left(starts, b)
         if i == j:
             continue  # no word-pieces (e.g. only control characters)
         segs.extend(_windows(text, toks, i, j, max_tokens) if j - i > max_tokens else [_Seg(a, b, i, j)])
+    return segs
 
+
+def _pack(doc: Document, segs: list[_Seg], max_tokens: int, overlap: int, page: int | None) -> list[Chunk]:
+    """Greedily pack consecutive segments into chunks, carrying up to ``overlap`` word-pieces over."""
     chunks: list[Chunk] = []
     cur: list[_Seg] = []
     for seg in segs:
         if cur and seg.j - cur[0].i > max_tokens:
-            chunks.append(_make_chunk(doc, cur[0].a, cur[-1].b))
+            chunks.append(_make_chunk(doc, cur[0].a, cur[-1].b, page))
             tail: list[_Seg] = []
             for prev in reversed(cur):
                 if seg.j - prev.i > max_tokens or cur[-1].j - prev.i > overlap:
@@ -115,7 +139,7 @@ def chunk_document(doc: Document, token_offsets: TokenOffsets, max_tokens: int, 
             cur = tail
         cur.append(seg)
     if cur:
-        chunks.append(_make_chunk(doc, cur[0].a, cur[-1].b))
+        chunks.append(_make_chunk(doc, cur[0].a, cur[-1].b, page))
     return chunks
 
 
@@ -136,9 +160,10 @@ def _windows(text: str, toks: Sequence[tuple[int, int]], i: int, j: int, max_tok
     return out
 
 
-def _make_chunk(doc: Document, start: int, end: int) -> Chunk:
+def _make_chunk(doc: Document, start: int, end: int, page: int | None) -> Chunk:
     body = doc.text[start:end]
-    return Chunk(id=chunk_id(doc.source, start, end, body), source=doc.source, start=start, end=end, text=body)
+    return Chunk(id=chunk_id(doc.source, start, end, body), source=doc.source, start=start, end=end, text=body,
+                 page=page)
 
 
 def chunk_id(source: str, start: int, end: int, text: str) -> str:

@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     i = sub.add_parser("ingest", help="index a folder: add new files, update changed ones, drop deleted ones")
-    i.add_argument("path", type=Path, nargs="?", help="folder of .txt/.md files (default: seeds/, env RAG_CORPUS)")
+    i.add_argument("path", type=Path, nargs="?", help="folder of documents: .txt .md .pdf .docx .html .csv (default: seeds/, env RAG_CORPUS)")
 
     a = sub.add_parser("ask", help="answer a question from the index, with citations")
     a.add_argument("question")

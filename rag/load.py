@@ -1,92 +1,101 @@
-"""Find the files of a corpus folder and extract their text.
+"""Find the files of a corpus folder, read their bytes safely, and extract their text.
 
-Plain text and Markdown are decoded here rather than through llama-index's readers on
-purpose: its default text reader drops undecodable bytes silently (``errors="ignore"``)
-and its Markdown reader rewrites the text around headers, and either would break the
-promise that a citation's offsets point at the file's own characters. Formats that need
-a parser (PDF, Word) plug into ``READERS``.
+Reading and parsing are separate steps (``read_file``, then ``parse_document``) so a
+caller can hash the bytes and parse only files that changed; ``load_document`` does
+both. The format readers live in rag/extract.py; ``READERS`` maps a suffix to one.
+Every file that cannot be ingested raises ``SkipFile`` with a one-line reason.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
+from .extract import READERS, SkipFile, decode_text
 from .types import Document
 
-# Encodings tried after UTF-8, in order; cp1252 covers most "ANSI" files from Windows,
-# latin-1 decodes any byte string, so the chain always ends with text.
-_FALLBACK_ENCODINGS = ("cp1252", "latin-1")
-
-
-class SkipFile(Exception):
-    """A file that cannot be ingested; the message is the one-line reason for the report."""
-
-
-def decode_text(data: bytes) -> tuple[str, str]:
-    """Bytes of a text file -> (text, note). Binary data raises ``SkipFile``.
-
-    >>> decode_text("café".encode("cp1252"))
-    ('café', 'not UTF-8; decoded as cp1252')
-    """
-    if b"\x00" in data[:8192]:
-        raise SkipFile("looks like a binary file (contains NUL bytes), not text")
-    try:
-        return data.decode("utf-8-sig"), ""
-    except UnicodeDecodeError:
-        pass
-    for enc in _FALLBACK_ENCODINGS:
-        try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-        if _mostly_printable(text):
-            return text, f"not UTF-8; decoded as {enc}"
-    raise SkipFile("not readable as text (not UTF-8, cp1252 or latin-1 text)")
-
-
-def _mostly_printable(text: str) -> bool:
-    sample = text[:8192]
-    bad = sum(1 for c in sample if not (c.isprintable() or c in "\n\r\t\f"))
-    return bad <= len(sample) * 0.02
-
-
-# File suffix -> function from the file's bytes to (text, note).
-READERS: dict[str, Callable[[bytes], tuple[str, str]]] = {".txt": decode_text, ".md": decode_text, ".markdown": decode_text}
+__all__ = ["READERS", "SkipFile", "decode_text", "walk", "read_file", "parse_document", "load_document"]
 
 
 def walk(corpus: Path) -> Iterator[tuple[Path, str]]:
-    """Yield (path, source) for every regular file under ``corpus``, hidden ones excluded.
+    """Yield (path, source) for every file under ``corpus``, hidden ones excluded.
 
     ``source`` is the POSIX path relative to ``corpus``. Symbolic links to folders are not
-    followed, so a link loop cannot hang the walk.
+    followed, so a link loop cannot hang the walk; they are yielded like files, and
+    ``read_file`` says why they are skipped.
     """
     for dirpath, dirnames, filenames in os.walk(corpus, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in links)
+        for name in sorted(filenames + links):
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
             yield path, path.relative_to(corpus).as_posix()
 
 
-def load_document(path: Path, source: str, max_bytes: int) -> Document:
-    """Read one file into a ``Document``; raise ``SkipFile`` with the reason if it can't be."""
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise SkipFile(f"unsupported file type '{path.suffix or '(none)'}'")
+def read_file(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes; ``SkipFile`` for links to folders, loops, oversized or vanished files.
+
+    The size is checked before reading, and a file that grows in between is read only up
+    to the limit, so a huge file never lands in memory.
+    """
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise SkipFile(f"too large ({size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB, setting max_file_mb)")
-        data = path.read_bytes()
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise SkipFile("a link to a folder (links to folders are not followed; copy or move the folder in)")
+        if not stat.S_ISREG(st.st_mode):
+            raise SkipFile("not a regular file (a device, pipe or socket)")
+        if st.st_size > max_bytes:
+            raise SkipFile(_too_large(st.st_size, max_bytes))
+        with path.open("rb") as f:
+            data = f.read(st.st_size + 1)
+            while st.st_size < len(data) <= max_bytes:  # it grew after stat(): read on, up to the limit
+                more = f.read(1 << 20)
+                if not more:
+                    break
+                data += more
     except FileNotFoundError:
-        raise SkipFile("vanished while being read") from None
+        if path.is_symlink():
+            raise SkipFile("a broken symbolic link (its target does not exist)") from None
+        raise SkipFile("vanished while being read (deleted or moved during ingest)") from None
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise SkipFile("a symbolic link loop (the link points back to itself)") from None
         raise SkipFile(f"cannot be read ({e.strerror or e})") from None
-    text, note = reader(data)
-    if not text.strip():
+    if len(data) > max_bytes:
+        raise SkipFile(_too_large(len(data), max_bytes))
+    return data
+
+
+def _too_large(size: int, max_bytes: int) -> str:
+    return f"too large ({size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB, setting max_file_mb)"
+
+
+def parse_document(source: str, suffix: str, data: bytes) -> Document:
+    """Extract a file's text from its bytes (``suffix`` picks the reader); ``SkipFile`` if it has none.
+
+    >>> parse_document("towns.csv", ".csv", b"town,people\\nLyon,520000\\n").text
+    'town: Lyon; people: 520000'
+    """
+    reader = READERS.get(suffix.lower())
+    if reader is None:
+        raise SkipFile(f"unsupported file type '{suffix or '(none)'}'")
+    if not data:
+        raise SkipFile("empty file (0 bytes)")
+    got = reader(data)
+    if not got.text.strip():
         raise SkipFile("empty (no text)")
-    return Document(source=source, text=text, sha256=hashlib.sha256(data).hexdigest(), note=note)
+    return Document(source=source, text=got.text, sha256=hashlib.sha256(data).hexdigest(), note=got.note,
+                    pages=got.pages, rows=got.rows)
+
+
+def load_document(path: Path, source: str, max_bytes: int) -> Document:
+    """Read and parse one file into a ``Document``; raise ``SkipFile`` with the reason if it can't be."""
+    if path.suffix.lower() not in READERS and not path.is_dir():  # a link to a folder: read_file says so
+        raise SkipFile(f"unsupported file type '{path.suffix or '(none)'}'")
+    return parse_document(source, path.suffix, read_file(path, max_bytes))

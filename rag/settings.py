@@ -88,7 +88,7 @@ class Settings:
     max_file_mb: float = 50.0
     """Files larger than this are skipped with a reason in the ingest report."""
 
-    extensions: tuple[str, ...] = (".txt", ".md", ".markdown")
+    extensions: tuple[str, ...] = (".txt", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm", ".csv")
     """File types ingested from the corpus folder."""
 
     # --- retrieval (issue 4) ---

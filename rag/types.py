@@ -1,8 +1,9 @@
 """The nouns every stage passes along: documents, chunks, hits, citations, answers.
 
 All are frozen dataclasses. Offsets are character offsets into a document's extracted
-text (for .txt/.md that is the decoded file), so ``text[start:end]`` is always the exact
-passage a chunk, hit or citation refers to.
+text (for .txt/.md that is the decoded file; for PDF, Word, HTML and CSV the text
+rag/extract.py extracts, the same on every read), so ``text[start:end]`` is always the
+exact passage a chunk, hit or citation refers to.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ class Document:
     text: str
     sha256: str  # of the file's bytes: unchanged hash means nothing to re-embed
     note: str = ""  # e.g. "decoded as cp1252" when the file was not UTF-8
+    pages: tuple[int, ...] = ()  # PDF: start offset of each page in ``text``; chunks never cross one
+    rows: tuple[int, ...] = ()  # CSV: start offset of each row in ``text``; chunks hold whole rows
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 
-@pytest.mark.parametrize("name", ["rag.chunk", "rag.load", "rag.answer", "rag.generate", "rag.llm", "metrics", "app"])
+@pytest.mark.parametrize("name", ["rag.chunk", "rag.load", "rag.extract", "rag.answer", "rag.generate", "rag.llm", "metrics", "app"])
 def test_docstring_examples(name):
     sys.path.insert(0, str(ROOT))
     module = importlib.import_module(name)
