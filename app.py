@@ -51,6 +51,10 @@ document.addEventListener("click", (e) => {
 }, true);
 </script>"""
 
+# Copy the latest answer as the reader sees it: text, [n] markers, sources line; no HTML.
+COPY_JS = """() => { const m = [...document.querySelectorAll('#chat .message.bot')].pop();
+  if (m) navigator.clipboard.writeText(m.innerText.trim()); }"""
+
 EMPTY_SOURCES = '<p class="src-score">Sources of the answers appear here. Click a [n] in an answer to see its passage.</p>'
 
 
@@ -221,13 +225,14 @@ def build(settings: rag.Settings):
         answers = gr.State([])  # this chat's checked answers: the follow-up history and the sources panel
         with gr.Row():
             with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Chat", height=500, elem_id="chat", buttons=["copy", "copy_all"])
+                chat = gr.Chatbot(label="Chat", height=500, elem_id="chat", buttons=[])  # its copy gives raw HTML; ours below
                 with gr.Row():
                     box = gr.Textbox(placeholder="Ask a question about your documents…", show_label=False, scale=5,
                                      elem_id="question", max_length=settings.max_question_chars)
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                     stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop")
                     new = gr.Button("New chat", scale=1, elem_id="new-chat")
+                    copy = gr.Button("Copy answer", scale=1, elem_id="copy-answer")
                 with gr.Accordion("Settings", open=False):
                     answerer = gr.Dropdown(answerers, value=settings.answerer, label="Answerer",
                                            info="auto: the local model when installed, else extractive quotes")
@@ -249,6 +254,8 @@ def build(settings: rag.Settings):
         stop.click(stopped, [chat], [chat, send, stop], cancels=asks, queue=False, api_name=False)
         new.click(lambda: ([], "", EMPTY_SOURCES, [], gr.update(visible=True), gr.update(visible=False)), None, outputs,
                   cancels=asks, queue=False, api_name="new_chat")
+        chat.clear(lambda: ([], EMPTY_SOURCES), None, [answers, sources], api_name=False)
+        copy.click(None, None, None, js=COPY_JS)
         sync_btn.click(resync, None, [sync_log, status], concurrency_id="ingest", api_name="resync")
         upload.upload(add_files, [upload], [sync_log, status, upload], concurrency_id="ingest", api_name="upload")
         demo.load(lambda: index_status(engine), None, status, api_name=False)

@@ -44,7 +44,9 @@ def page(app_url):
     SHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                      permissions=["clipboard-read", "clipboard-write"])
+        page = context.new_page()
         page.set_default_timeout(240_000)  # the 1.5B model on 2 busy cores
         page.goto(app_url)
         page.locator("#question textarea").wait_for()
@@ -84,6 +86,10 @@ def test_streamed_answer_with_a_clickable_citation(page):
     assert "Umerov" in card.locator("mark").inner_text()
     assert "article.txt" in card.inner_text() and "relevance" in card.inner_text()
     page.screenshot(path=str(SHOTS / "answer-with-citation.png"))
+
+    page.locator("#copy-answer").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "Umerov" in copied and "[1]" in copied and "answered by" in copied and "<a" not in copied
 
 
 def test_follow_up_uses_the_history(page):
