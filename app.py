@@ -227,12 +227,13 @@ def build(settings: rag.Settings):
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label="Chat", height=500, elem_id="chat", buttons=[])  # its copy gives raw HTML; ours below
                 with gr.Row():
-                    box = gr.Textbox(placeholder="Ask a question about your documents…", show_label=False, scale=5,
+                    box = gr.Textbox(placeholder="Ask a question about your documents…", show_label=False, scale=6,
                                      elem_id="question", max_length=settings.max_question_chars)
-                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                    stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="stop")
-                    new = gr.Button("New chat", scale=1, elem_id="new-chat")
-                    copy = gr.Button("Copy answer", scale=1, elem_id="copy-answer")
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=90, elem_id="ask")
+                    stop = gr.Button("Stop", variant="stop", scale=1, min_width=90, visible=False, elem_id="stop")
+                with gr.Row():
+                    new = gr.Button("New chat", size="sm", elem_id="new-chat")
+                    copy = gr.Button("Copy answer", size="sm", elem_id="copy-answer")
                 with gr.Accordion("Settings", open=False):
                     answerer = gr.Dropdown(answerers, value=settings.answerer, label="Answerer",
                                            info="auto: the local model when installed, else extractive quotes")
