@@ -99,7 +99,7 @@ def ingest_lock(store: Store) -> Iterator[None]:
 def sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, progress: Progress | None = None,
          keywords: KeywordFile | None = None) -> IngestReport:
     """Make ``store`` (and its keyword index) hold exactly the chunks of the readable files under ``corpus``."""
-    with ingest_lock(store):
+    with ingest_lock(store), store.guard():
         return _sync(corpus, store, settings, embedder, progress, keywords)
 
 

@@ -15,7 +15,8 @@ import hashlib
 import re
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -119,16 +120,31 @@ class Store:
                 self._stamp, self._sync_id = self._file_stamp(), str((self._collection.metadata or {}).get("sync_id", ""))
         return self._collection
 
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a server that stops answering mid-way into a ``StoreError`` that says what to do."""
+        if not self.url:
+            yield
+            return
+        import httpx
+
+        try:
+            yield
+        except (httpx.TransportError, ConnectionError) as e:
+            raise StoreError(f"Lost the Chroma server at {self.url} ({_first_line(e)}). Check that it is running, "
+                             "then run the command again (an interrupted ingest is repaired by the next one).") from None
+
     def metadata(self) -> dict[str, Any]:
         """The collection's metadata as stored now (sync_id, last_sync, corpus); {} when there is none."""
         if self._collection is None and self.collection() is None:
             return {}
-        try:
-            return dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
-        except Exception as e:
-            if not self.url:
+        from chromadb.errors import NotFoundError
+
+        with self.guard():
+            try:
+                return dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
+            except (NotFoundError, ValueError):
                 return {}  # the collection was deleted under us
-            raise StoreError(f"Lost the Chroma server at {self.url} ({_first_line(e)}). Check that it is running.") from None
 
     def mark_synced(self, corpus: str, changed: bool) -> datetime:
         """Record a completed sync in the collection's metadata; a new ``sync_id`` when ``changed``.
