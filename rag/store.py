@@ -99,6 +99,12 @@ class Store:
                     f"vectorstore --host {u.hostname} --port {port}`), or drop --chroma-url / RAG_CHROMA_URL to use the "
                     "embedded index."
                 ) from None
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        # Chroma shares one system per folder in a process, and a system serves the vectors
+        # it loaded (OFFLINE.md trap 7): one cached before another process wrote would be
+        # stale. So every Store opens its own; clients already open keep theirs.
+        SharedSystemClient.clear_system_cache()
         try:
             return chromadb.PersistentClient(path=str(self.path), settings=settings)
         except Exception as e:
@@ -179,11 +185,7 @@ class Store:
         sync_id = str(self.metadata().get("sync_id", ""))
         if sync_id == self._sync_id:
             return False
-        if not self.url:
-            from chromadb.api.shared_system_client import SharedSystemClient
-
-            SharedSystemClient.clear_system_cache()  # the next client loads the index afresh
-        self._client = self._collection = self._sync_id = None
+        self._client = self._collection = self._sync_id = None  # the next client loads the index afresh
         self.collection()
         return True
 
