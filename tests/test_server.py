@@ -43,17 +43,24 @@ def chroma_url(tmp_path):
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -m rag ARGS``; with NETGUARD_LOG set, any non-loopback connection is refused and logged there."""
     env = {**os.environ, "RAG_ANSWERER": "extractive", **env}
-    return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True, text=True, timeout=600, env=env)
+    guard = "import netguard; netguard.install(); " if "NETGUARD_LOG" in env else ""
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    code = f"{guard}from rag.cli import main; raise SystemExit(main())"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_ingest_and_ask_through_a_chroma_server(chroma_url, corpus, tmp_path):
     unused, cache = tmp_path / "unused-store", str(tmp_path / "cache")
     out = cli("--store", str(unused), "--chroma-url", chroma_url, "ingest", str(corpus), RAG_CACHE_DIR=cache)
     assert out.returncode == 0 and "2 added" in out.stdout, out.stderr
+    net = tmp_path / "net.log"
+    net.touch()
     out = cli("--store", str(unused), "ask", "Which alliance does Kiev aspire to join?", RAG_CHROMA_URL=chroma_url,
-              RAG_CACHE_DIR=cache)
+              RAG_CACHE_DIR=cache, NETGUARD_LOG=str(net))
     assert out.returncode == 0 and "NATO" in out.stdout and "[1] article.txt" in out.stdout, out.stderr
+    assert net.read_text() == ""  # only the loopback server was contacted
     out = cli("--chroma-url", chroma_url, "status", RAG_CACHE_DIR=cache)
     assert f"index: {chroma_url}" in out.stdout and "2 documents" in out.stdout, out.stderr
     assert not unused.exists()  # the embedded store was never opened
