@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,30 +18,35 @@ import rag
 from conftest import free_port
 
 
+@contextmanager
+def serve(folder: Path, log: Path) -> Iterator[str]:
+    """`chroma run` serving ``folder`` on a free loopback port; its URL. Stopped on exit."""
+    port = free_port()
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(folder), "--host", "127.0.0.1",
+             "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):  # readiness wait, not a timing assertion: up to ~60 s on a busy machine
+                assert server.poll() is None, log.read_text()
+                try:
+                    if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            yield url
+        finally:
+            server.kill()
+            server.wait(timeout=30)
+
+
 @pytest.fixture
 def chroma_url(tmp_path):
-    """`chroma run` serving a fresh folder on a free loopback port, stopped at teardown."""
-    port = free_port()
-    log = (tmp_path / "chroma.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(tmp_path / "served"),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # readiness wait, not a timing assertion: up to ~60 s on a busy machine
-            assert server.poll() is None, (tmp_path / "chroma.log").read_text()
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serve(tmp_path / "served", tmp_path / "chroma.log") as url:
         yield url
-    finally:
-        server.kill()
-        server.wait(timeout=30)
-        log.close()
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -80,6 +87,17 @@ def test_a_running_engine_sees_another_machines_ingest(chroma_url, corpus, tmp_p
     answer = engine.ask("How many beehives stand on the town hall roof?")
     assert not answer.refused and answer.citations[0].source == "bees.txt"
     assert engine.status().location == chroma_url and engine.status().documents == 3
+
+
+def test_an_existing_store_folder_is_served_as_is(corpus, tmp_path):
+    """The README's move to a server: `chroma run --path vectorstore` on a folder the embedded mode wrote."""
+    store = tmp_path / "vectorstore"
+    out = cli("--store", str(store), "ingest", str(corpus))
+    assert out.returncode == 0 and "2 added" in out.stdout, out.stderr
+    with serve(store, tmp_path / "chroma.log") as url:
+        out = cli("--chroma-url", url, "ask", "Which alliance does Kiev aspire to join?",
+                  RAG_CACHE_DIR=str(tmp_path / "cache"))
+        assert out.returncode == 0 and "NATO" in out.stdout and "[1] article.txt" in out.stdout, out.stderr
 
 
 def test_an_unreachable_server_is_a_one_line_error(corpus, tmp_path):
