@@ -26,7 +26,9 @@ for _k, _v in {
 }.items():
     os.environ.setdefault(_k, _v)
 
-from .errors import CorpusError, EmptyIndexError, ModelError, QuestionError, RagError, SettingsError  # noqa: E402
+from .errors import (  # noqa: E402
+    CorpusError, EmptyIndexError, IngestBusyError, ModelError, QuestionError, RagError, SettingsError, StoreError,
+)
 from .settings import Settings  # noqa: E402
 from .types import Answer, Chunk, Citation, Document, Hit, IngestReport  # noqa: E402
 
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ask", "ingest", "engine", "Settings", "Answer", "Chunk", "Citation", "Document", "Hit", "IngestReport",
-    "RagError", "QuestionError", "CorpusError", "EmptyIndexError", "ModelError", "SettingsError",
+    "RagError", "QuestionError", "CorpusError", "EmptyIndexError", "ModelError", "SettingsError", "StoreError",
+    "IngestBusyError",
 ]
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from .answer import last_answer, make_answerer
 from .embed import get_embedder
 from .errors import EmptyIndexError, ModelError, QuestionError
-from .index import Progress, sync
+from .index import IndexStatus, Progress, status, sync
 from .keyword import KeywordFile
-from .retrieve import keep_close, make_retriever
+from .retrieve import Retriever, keep_close, make_retriever
 from .settings import Settings
 from .store import Store
 from .types import Answer, IngestReport
@@ -30,12 +30,27 @@ class Engine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.store, settings.collection)
-        self.keywords = KeywordFile(settings.store, settings.collection)
+        self.store = Store(settings.store, settings.collection, settings.chroma_url, settings.cache_dir)
+        self.keywords = KeywordFile(self.store.local_dir, settings.collection)
         self.embedder = get_embedder()
-        self._lock = threading.Lock()  # one ingest at a time per engine
-        self.retriever = make_retriever(settings.retriever, self.store, self.embedder, self.keywords,
-                                        settings.hybrid_weight, settings.candidates)
+        self._lock = threading.Lock()  # one ingest at a time per engine (the file lock in sync covers processes)
+        self._retriever = self._make_retriever()
+
+    def _make_retriever(self) -> Retriever:
+        s = self.settings
+        return make_retriever(s.retriever, self.store, self.embedder, self.keywords, s.hybrid_weight, s.candidates)
+
+    @property
+    def retriever(self) -> Retriever:
+        """The retriever, rebuilt over a fresh client when another process synced the index since."""
+        if self.store.refresh():
+            self.keywords.repair(self.store)  # in server mode the local keyword file may be behind
+            self._retriever = self._make_retriever()
+        return self._retriever
+
+    def status(self) -> IndexStatus:
+        """Corpus, location (folder or server URL), documents, chunks and last sync time of the index."""
+        return status(self.store, self.settings.corpus)
 
     def answerer_name(self) -> str:
         """Which answerer 'auto' (or the configured one) will use, for the UI and logs."""

@@ -1,4 +1,4 @@
-"""Command line: ``python -m rag ingest FOLDER`` and ``python -m rag ask "question"``.
+"""Command line: ``python -m rag ingest FOLDER``, ``python -m rag ask "question"``, ``python -m rag status``.
 
 Errors the user can fix print one line to stderr and exit with status 2; no tracebacks.
 """
@@ -7,21 +7,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 from .errors import RagError
+from .index import SyncProgress
 from .settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m rag", description="Ask questions of a folder of documents, offline, with citations.")
     p.add_argument("--store", type=Path, help="index folder (default: vectorstore/, env RAG_STORE)")
+    p.add_argument("--chroma-url", help="use a Chroma server instead of --store, e.g. http://127.0.0.1:8000 (env RAG_CHROMA_URL)")
     sub = p.add_subparsers(dest="command", required=True)
 
     i = sub.add_parser("ingest", help="index a folder: add new files, update changed ones, drop deleted ones")
     i.add_argument("path", type=Path, nargs="?", help="folder of documents: .txt .md .pdf .docx .html .csv (default: seeds/, env RAG_CORPUS)")
+    i.add_argument("-q", "--quiet", action="store_true", help="no progress bar (it is shown only when stderr is a terminal)")
+
+    sub.add_parser("status", help="what the index holds and when it was last synced")
 
     a = sub.add_parser("ask", help="answer a question from the index, with citations")
     a.add_argument("question")
@@ -39,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import api
 
         if args.command == "ingest":
-            return _ingest(api, Settings.from_env(store=args.store), args.path)
-        settings = Settings.from_env(store=args.store, top_k=args.top_k, answerer=args.answerer,
-                                     llm_model=args.model, llm_url=args.llm_url)
+            return _ingest(api, Settings.from_env(store=args.store, chroma_url=args.chroma_url), args.path, args.quiet)
+        if args.command == "status":
+            return _status(api.engine(settings=Settings.from_env(store=args.store, chroma_url=args.chroma_url)))
+        settings = Settings.from_env(store=args.store, chroma_url=args.chroma_url, top_k=args.top_k,
+                                     answerer=args.answerer, llm_model=args.model, llm_url=args.llm_url)
         answer = None
         streamed = False
         for event in api.engine(settings=settings).ask_stream(args.question):
@@ -74,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _ingest(api, settings: Settings, path: Path | None) -> int:  # type: ignore[no-untyped-def]
+def _ingest(api, settings: Settings, path: Path | None, quiet: bool) -> int:  # type: ignore[no-untyped-def]
     corpus = path or settings.corpus
-    report = api.ingest(corpus, settings=settings)
+    with _progress_bar(quiet or not sys.stderr.isatty()) as progress:
+        report = api.ingest(corpus, settings=settings, progress=progress)
     print(f"{corpus}: {report.summary()}")
     for source, reason in report.skipped:
         print(f"  skipped {source}: {reason}")
@@ -84,6 +95,40 @@ def _ingest(api, settings: Settings, path: Path | None) -> int:  # type: ignore[
         print(f"  note {source}: {note}")
     if not report.chunks_total:
         print(f"No documents were indexed: {corpus} holds no readable {', '.join(settings.extensions)} files.")
+    return 0
+
+
+@contextmanager
+def _progress_bar(quiet: bool) -> Iterator[Callable[[SyncProgress], None] | None]:
+    """A tqdm bar on stderr fed by sync's progress callback: files, chunks, rate, time left."""
+    if quiet:
+        yield None
+        return
+    from tqdm import tqdm
+
+    size = shutil.get_terminal_size((100, 20))  # a terminal reporting 0x0 would hide the bar: fall back
+    bars: list[tqdm] = []
+
+    def update(p: SyncProgress) -> None:
+        if not bars:
+            bars.append(tqdm(total=p.files_total, unit="file", file=sys.stderr, ncols=min(size.columns, 120),
+                             nrows=size.lines, desc="ingest"))
+        bar = bars[0]
+        bar.set_postfix_str(f"{p.chunks_done} chunks, {p.source[-40:]}" if p.source else f"{p.chunks_done} chunks",
+                            refresh=False)
+        bar.update(p.files_done - bar.n)
+
+    try:
+        yield update
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+def _status(engine) -> int:  # type: ignore[no-untyped-def]
+    st = engine.status()
+    when = st.last_sync.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if st.last_sync else "never"
+    print(f"index: {st.location}\ncorpus: {st.corpus}\n{st.documents} documents, {st.chunks} chunks; last sync: {when}")
     return 0
 
 

@@ -26,3 +26,11 @@ class ModelError(RagError):
 
 class SettingsError(RagError):
     """A setting has a value that cannot work (unknown answerer, bad number)."""
+
+
+class StoreError(RagError):
+    """The index cannot be opened, or the Chroma server cannot be reached."""
+
+
+class IngestBusyError(RagError):
+    """Another ingest is writing to the same index."""

@@ -10,29 +10,101 @@ Chroma's chunks (rebuilt from Chroma's stored texts when missing, corrupt or beh
 after a crash), then changed in memory alongside every Chroma write and saved once,
 atomically, at the end. A crash before that save leaves it behind Chroma, and the next
 sync (or the next load by a retriever) repairs it from Chroma's texts.
+
+One sync at a time per index: a lock file (``ingest.lock`` in the store folder, or in
+the local cache folder of a server) makes a second one fail at once with
+``IngestBusyError``. The OS drops the lock when its process dies, even by SIGKILL.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from .chunk import chunk_document
 from .embed import Embedder
-from .errors import CorpusError
+from .errors import CorpusError, IngestBusyError
 from .keyword import KeywordFile
 from .load import SkipFile, load_document, walk
 from .settings import Settings
 from .store import Store
-from .types import IngestReport
+from .types import Chunk, Document, IngestReport
 
-Progress = Callable[[int, int, str], None]  # (files done, files total, current source)
+# Chunks embedded per call, across files. Small files one call each cost ~0.1-0.9 s per
+# call on 2 busy cores (torch's thread pool waits for both), whatever the batch holds.
+EMBED_BATCH = 64
+
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """How far a sync is: sent to the ``progress`` callback before each file and once at the end."""
+
+    files_done: int
+    files_total: int
+    chunks_done: int  # chunks embedded and written by this sync so far
+    source: str  # the file about to be read (and embedded if changed); "" at the end
+
+
+Progress = Callable[[SyncProgress], None]
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What an index holds, for a status line."""
+
+    corpus: str  # the folder last synced into it (the configured corpus if never synced)
+    location: str  # the store folder, or the Chroma server's URL
+    documents: int
+    chunks: int
+    last_sync: datetime | None  # end of the last completed sync, UTC
+
+
+def status(store: Store, corpus: Path) -> IndexStatus:
+    """The index's contents and its last completed sync (from the collection's metadata)."""
+    meta = store.metadata()
+    last = meta.get("last_sync")
+    return IndexStatus(corpus=str(meta.get("corpus") or corpus), location=store.location, documents=len(store.files()),
+                       chunks=store.count(), last_sync=datetime.fromisoformat(last) if last else None)
+
+
+@contextmanager
+def ingest_lock(store: Store) -> Iterator[None]:
+    """Hold the index's ingest lock, or raise ``IngestBusyError`` at once when another sync holds it."""
+    from filelock import FileLock, Timeout
+
+    path = store.local_dir / "ingest.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IngestBusyError(
+            f"Another ingest is running on {store.location}; wait for it to finish and run ingest again "
+            f"(its lock is {path}, released when that process exits)."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, progress: Progress | None = None,
          keywords: KeywordFile | None = None) -> IngestReport:
     """Make ``store`` (and its keyword index) hold exactly the chunks of the readable files under ``corpus``."""
+    with ingest_lock(store), store.guard():
+        return _sync(corpus, store, settings, embedder, progress, keywords)
+
+
+def _sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, progress: Progress | None,
+          keywords: KeywordFile | None) -> IngestReport:
     t0 = time.perf_counter()
     corpus = Path(corpus)
     if not corpus.exists():
@@ -40,18 +112,46 @@ def sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pro
     if not corpus.is_dir():
         raise CorpusError(f"{corpus} is a file, not a folder. Point --corpus (or RAG_CORPUS) at the folder that holds it.")
 
-    keywords = keywords or KeywordFile(store.path, store.name)
-    kw = keywords.get(store)  # repaired to Chroma's exact chunks
+    keywords = keywords or KeywordFile(store.local_dir, store.name)
+    kw = keywords.get(store)
+    keywords.repair(store)  # to Chroma's exact chunks, even if another machine changed Chroma since our last load
     indexed = store.files()
     files = list(walk(corpus))
     added, updated, unchanged, loaded = [], [], [], set()
     skipped: list[tuple[str, str]] = []
     notes: list[tuple[str, str]] = []
-    chunks_added = chunks_removed = 0
+    pending: list[tuple[Document, list[Chunk]]] = []  # changed files waiting to be embedded together
+    counts = Counter[str]()
     max_bytes = int(settings.max_file_mb * 1_000_000)
+
+    def flush() -> None:
+        """Embed and write the pending files together, then delete what they replaced.
+
+        New chunks first, stale ones after: a crash in between leaves extra chunks (of a
+        file that reads as incomplete or changed), which the next sync removes.
+        """
+        chunks = [c for _, cs in pending for c in cs]
+        vectors = embedder.embed([c.text for c in chunks])
+        crash_point("embed")
+        store.upsert(chunks, vectors, {doc.source: doc.sha256 for doc, _ in pending})
+        crash_point("write")
+        for doc, file_chunks in pending:
+            state = indexed.get(doc.source)
+            stale = (state.ids if state else frozenset()) - {c.id for c in file_chunks}
+            store.delete(stale)
+            with keywords.lock:  # a query in another thread never sees a file half-replaced
+                keywords.dirty = True
+                for c in file_chunks:
+                    kw.add(c.id, c.text, {"source": c.source, "start": c.start, "end": c.end, "page": c.page})
+                kw.remove(stale)
+            (updated if state else added).append(doc.source)
+            counts["added"] += len(file_chunks)
+            counts["removed"] += len(stale)
+        pending.clear()
+
     for n, (path, source) in enumerate(files):
         if progress:
-            progress(n, len(files), source)
+            progress(SyncProgress(n, len(files), counts["added"], source))
         if path.suffix.lower() not in settings.extensions:
             skipped.append((source, f"unsupported file type '{path.suffix or '(none)'}'"))
             continue
@@ -67,18 +167,12 @@ def sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pro
         if state is not None and state.complete and state.sha256 == doc.sha256:
             unchanged.append(source)
             continue
-        chunks = chunk_document(doc, embedder.token_offsets, settings.chunk_tokens, settings.chunk_overlap)
-        store.upsert(chunks, embedder.embed([c.text for c in chunks]), doc.sha256)
-        stale = (state.ids if state else frozenset()) - {c.id for c in chunks}
-        store.delete(stale)
-        with keywords.lock:  # a query in another thread never sees a file half-replaced
-            keywords.dirty = True
-            for c in chunks:
-                kw.add(c.id, c.text, {"source": c.source, "start": c.start, "end": c.end, "page": c.page})
-            kw.remove(stale)
-        (updated if state else added).append(source)
-        chunks_added += len(chunks)
-        chunks_removed += len(stale)
+        pending.append((doc, chunk_document(doc, embedder.token_offsets, settings.chunk_tokens, settings.chunk_overlap)))
+        if sum(len(chunks) for _, chunks in pending) >= EMBED_BATCH:
+            flush()
+    if pending:
+        flush()
+    chunks_added, chunks_removed = counts["added"], counts["removed"]
 
     removed = sorted(set(indexed) - loaded)
     for source in removed:
@@ -87,12 +181,31 @@ def sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pro
             keywords.dirty = True
             kw.remove(indexed[source].ids)
         chunks_removed += len(indexed[source].ids)
+    crash_point("save")
     if keywords.dirty or not keywords.path.exists():
         keywords.save()
+    if store.collection() is not None:
+        store.mark_synced(str(corpus.resolve()), bool(added or updated or removed))
     if progress:
-        progress(len(files), len(files), "")
+        progress(SyncProgress(len(files), len(files), chunks_added, ""))
     return IngestReport(
         corpus=str(corpus), collection=store.name, added=added, updated=updated, removed=removed,
         unchanged=unchanged, skipped=skipped, notes=notes, chunks_added=chunks_added,
         chunks_removed=chunks_removed, chunks_total=store.count(), seconds=time.perf_counter() - t0,
     )
+
+
+_reached: Counter[str] = Counter()
+
+
+def crash_point(stage: str) -> None:
+    """Test hook: with RAG_TEST_KILL_AT=stage:N this process SIGKILLs itself the N-th time it gets here.
+
+    Stages: ``embed`` (a batch of files embedded, not written), ``write`` (their new chunks
+    written, the stale ones not yet deleted), ``save`` (Chroma done, keyword file not saved).
+    """
+    want = os.environ.get("RAG_TEST_KILL_AT")
+    if want:
+        _reached[stage] += 1
+        if want == f"{stage}:{_reached[stage]}":
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -28,7 +28,13 @@ class Settings:
     """Folder of documents to ingest and answer from."""
 
     store: Path = HOME / "vectorstore"
-    """Folder of the embedded Chroma database."""
+    """Folder of the embedded Chroma database (unused when ``chroma_url`` is set)."""
+
+    chroma_url: str = ""
+    """A Chroma server, e.g. http://127.0.0.1:8000 (``chroma run --path vectorstore``); empty: the embedded store."""
+
+    cache_dir: Path = Path.home() / ".cache" / "rag"
+    """Local state of server mode: the keyword index and the ingest lock, one folder per server URL + collection."""
 
     chunk_tokens: int = 128
     """Largest chunk, in the embedder's word-pieces (at most 254: 256 less [CLS] and [SEP]).
@@ -127,7 +133,10 @@ class Settings:
 
     def checked(self) -> "Settings":
         """Coerce paths and reject values that cannot work, saying which and why."""
-        s = replace(self, corpus=Path(self.corpus).expanduser(), store=Path(self.store).expanduser())
+        s = replace(self, corpus=Path(self.corpus).expanduser(), store=Path(self.store).expanduser(),
+                    cache_dir=Path(self.cache_dir).expanduser(), chroma_url=self.chroma_url.strip().rstrip("/"))
+        if s.chroma_url and not s.chroma_url.startswith(("http://", "https://")):
+            raise SettingsError(f"chroma_url must look like http://host:port, not {s.chroma_url!r} (flag --chroma-url, env RAG_CHROMA_URL).")
         if not 16 <= s.chunk_tokens <= EMBED_MAX_TOKENS - 2:
             raise SettingsError(f"chunk_tokens must be between 16 and {EMBED_MAX_TOKENS - 2}, not {s.chunk_tokens}.")
         if not 0 <= s.chunk_overlap < s.chunk_tokens // 2:

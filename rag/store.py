@@ -1,4 +1,4 @@
-"""The vector store: an embedded Chroma database holding one collection per settings shape.
+"""The vector store: Chroma, embedded in a folder or on a server, one collection per settings shape.
 
 The collection is created here (not by llama-index, which sets no configuration) with
 cosine space and explicit HNSW settings: Chroma's defaults (ef_search 100, M 16) lost
@@ -11,12 +11,19 @@ ingestion compares to decide that a file is already indexed whole.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+import re
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from .errors import RagError
+from .errors import StoreError
 from .types import Chunk
 
 HNSW = {"space": "cosine", "ef_search": 400, "max_neighbors": 32, "ef_construction": 200}
@@ -37,22 +44,72 @@ class FileState:
 
 
 class Store:
-    """One Chroma collection in a folder. Opening it creates nothing; ``collection(create=True)`` does."""
+    """One Chroma collection: embedded in a folder, or on a server when ``url`` is set.
 
-    def __init__(self, path: Path, name: str) -> None:
+    Opening it creates nothing; ``collection(create=True)`` does.
+    """
+
+    def __init__(self, path: Path, name: str, url: str = "", cache_dir: Path | None = None) -> None:
         self.path = Path(path)
         self.name = name
+        self.url = url
+        self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "rag"
+        self._client: Any = None
         self._collection: Any = None
+        self._stamp: tuple[int, int] | None = None  # chroma.sqlite3's (mtime, size) when last checked
+        self._sync_id: str | None = None  # the collection's sync_id as this process last saw it
+
+    @property
+    def location(self) -> str:
+        """Where the index lives, for messages: the server URL or the folder."""
+        return self.url or str(self.path)
+
+    @property
+    def local_dir(self) -> Path:
+        """Where the keyword index and the ingest lock live.
+
+        Embedded: the store folder. Server: a local cache folder keyed by URL + collection,
+        so it serialises ingests from this machine only.
+        """
+        if not self.url:
+            return self.path
+        key = hashlib.sha256(f"{self.url}|{self.name}".encode()).hexdigest()[:12]
+        host = re.sub(r"[^A-Za-z0-9.-]+", "_", urlsplit(self.url).netloc)
+        return self.cache_dir / "servers" / f"{host}-{key}"
 
     @property
     def client(self) -> Any:
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def _connect(self) -> Any:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
+        settings = ChromaSettings(anonymized_telemetry=False)
+        if self.url:
+            u = urlsplit(self.url)
+            port = u.port or (443 if u.scheme == "https" else 8000)
+            try:
+                return chromadb.HttpClient(host=u.hostname or "", port=port, ssl=u.scheme == "https", settings=settings)
+            except Exception as e:
+                raise StoreError(
+                    f"Cannot reach the Chroma server at {self.url} ({_first_line(e)}). Start it (`chroma run --path "
+                    f"vectorstore --host {u.hostname} --port {port}`), or drop --chroma-url / RAG_CHROMA_URL to use the "
+                    "embedded index."
+                ) from None
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        # Chroma shares one system per folder in a process, and a system serves the vectors
+        # it loaded (OFFLINE.md trap 7): one cached before another process wrote would be
+        # stale. So every Store opens its own; clients already open keep theirs.
+        SharedSystemClient.clear_system_cache()
         try:
-            return chromadb.PersistentClient(path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False))
+            return chromadb.PersistentClient(path=str(self.path), settings=settings)
         except Exception as e:
-            raise RagError(f"Cannot open the index at {self.path} ({e}). Check the folder is writable, or delete it to rebuild.") from e
+            raise StoreError(f"Cannot open the index at {self.path} ({_first_line(e)}). Check the folder is writable, "
+                             "or delete it to rebuild.") from None
 
     def collection(self, create: bool = False) -> Any:
         """The Chroma collection, or None when it does not exist and ``create`` is False."""
@@ -65,7 +122,81 @@ class Store:
                 )
             elif self.name in {c.name for c in client.list_collections()}:
                 self._collection = client.get_collection(self.name, embedding_function=None)
+            if self._collection is not None and self._sync_id is None:
+                self._stamp, self._sync_id = self._file_stamp(), str((self._collection.metadata or {}).get("sync_id", ""))
         return self._collection
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a server that stops answering mid-way into a ``StoreError`` that says what to do."""
+        if not self.url:
+            yield
+            return
+        import httpx
+
+        try:
+            yield
+        except (httpx.TransportError, ConnectionError) as e:
+            raise StoreError(f"Lost the Chroma server at {self.url} ({_first_line(e)}). Check that it is running, "
+                             "then run the command again (an interrupted ingest is repaired by the next one).") from None
+
+    def metadata(self) -> dict[str, Any]:
+        """The collection's metadata as stored now (sync_id, last_sync, corpus); {} when there is none."""
+        if self._collection is None and self.collection() is None:
+            return {}
+        from chromadb.errors import NotFoundError
+
+        with self.guard():
+            try:
+                return dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
+            except (NotFoundError, ValueError):
+                return {}  # the collection was deleted under us
+
+    def mark_synced(self, corpus: str, changed: bool) -> datetime:
+        """Record a completed sync in the collection's metadata; a new ``sync_id`` when ``changed``.
+
+        Other processes compare the sync_id (``refresh``) to know their view is stale.
+        """
+        now = datetime.now(timezone.utc)
+        col = self.collection(create=True)
+        meta = self.metadata()
+        meta.update(last_sync=now.isoformat(timespec="seconds"), corpus=corpus)
+        if changed or not meta.get("sync_id"):
+            meta["sync_id"] = uuid.uuid4().hex
+        self._sync_id = str(meta["sync_id"])  # our own write: not a change from elsewhere
+        col.modify(metadata=meta)
+        self._stamp = self._file_stamp()
+        return now
+
+    def refresh(self) -> bool:
+        """Reopen the collection when another process synced it since; True when it did.
+
+        An embedded client keeps serving the vectors it loaded (OFFLINE.md trap 7), so a
+        long-running app would never see another process's ingest. Cheap: embedded, one
+        ``stat`` of chroma.sqlite3 unless it changed; server, one metadata request.
+        """
+        if self._collection is None:
+            return self.collection() is not None
+        if not self.url:
+            stamp = self._file_stamp()
+            if stamp == self._stamp:
+                return False
+            self._stamp = stamp
+        sync_id = str(self.metadata().get("sync_id", ""))
+        if sync_id == self._sync_id:
+            return False
+        self._client = self._collection = self._sync_id = None  # the next client loads the index afresh
+        self.collection()
+        return True
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        if self.url:
+            return None
+        try:
+            st = (self.path / "chroma.sqlite3").stat()
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size
 
     def count(self) -> int:
         col = self.collection()
@@ -90,8 +221,9 @@ class Store:
             for src in ids
         }
 
-    def upsert(self, chunks: list[Chunk], vectors: list[list[float]], sha256: str) -> None:
-        """Write one file's chunks in the layout llama-index's Chroma retriever reads.
+    def upsert(self, chunks: list[Chunk], vectors: list[list[float]], sha256: Mapping[str, str]) -> None:
+        """Write whole files' chunks (``sha256``: each file's content hash, by source) in the
+        layout llama-index's Chroma retriever reads.
 
         Upsert, not add: a chunk whose id survives an edit elsewhere in the file gets the
         file's new hash and chunk count, so the file reads as complete afterwards.
@@ -100,9 +232,11 @@ class Store:
         from llama_index.core.vector_stores.utils import node_to_metadata_dict
 
         col = self.collection(create=True)
+        n_chunks = Counter(c.source for c in chunks)
         for i in range(0, len(chunks), _BATCH):
             part = list(zip(chunks[i : i + _BATCH], vectors[i : i + _BATCH], strict=True))
-            nodes = [TextNode(id_=c.id, text=c.text, metadata=_meta(c, sha256, len(chunks))) for c, _ in part]
+            nodes = [TextNode(id_=c.id, text=c.text, metadata=_meta(c, sha256[c.source], n_chunks[c.source]))
+                     for c, _ in part]
             col.upsert(
                 ids=[n.node_id for n in nodes],
                 embeddings=[v for _, v in part],
@@ -142,3 +276,7 @@ def _meta(c: Chunk, sha256: str, n_chunks: int) -> dict[str, Any]:
     if c.page is not None:
         meta["page"] = c.page
     return meta
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
