@@ -20,6 +20,7 @@ from pathlib import Path
 
 import rag
 from rag.api import check_question
+from rag.index import SyncProgress
 from rag.types import Answer, Citation, Hit
 from rag.upload import save_uploads
 
@@ -141,9 +142,11 @@ def _text(content: object) -> str:
 
 
 def index_status(engine: rag.Engine) -> str:
-    files = engine.store.files()
-    return (f"**Corpus** `{engine.settings.corpus}` · {len(files)} documents · {engine.store.count()} chunks "
-            f"· index `{engine.settings.store}` · **answerer** {md_escape(engine.answerer_name())}")
+    """The status line: corpus folder, what the index holds and when it was synced, who answers."""
+    st = engine.status()
+    synced = st.last_sync.astimezone().strftime("%Y-%m-%d %H:%M") if st.last_sync else "never"
+    return (f"**Corpus** `{st.corpus}` · {st.documents} documents · {st.chunks} chunks · last sync {synced} "
+            f"· index `{st.location}` · **answerer** {md_escape(engine.answerer_name())}")
 
 
 def build(settings: rag.Settings):
@@ -208,8 +211,8 @@ def build(settings: rag.Settings):
         return f"{md_escape(saved.summary())}\n\n{report}".strip(), index_status(engine), None
 
     def _sync(progress) -> str:
-        def show(done: int, total: int, source: str) -> None:
-            progress((done, total), desc=f"indexing {source}" if source else "indexing", unit="files")
+        def show(p: SyncProgress) -> None:
+            progress((p.files_done, p.files_total), desc=f"{p.chunks_done} chunks embedded · {p.source}", unit="files")
 
         try:
             report = engine.ingest(progress=show)
@@ -267,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Web UI: ask questions of a folder of documents.")
     p.add_argument("--corpus", type=Path, help="folder of documents (default: seeds/, env RAG_CORPUS)")
     p.add_argument("--store", type=Path, help="index folder (default: vectorstore/, env RAG_STORE)")
+    p.add_argument("--chroma-url", help="use a Chroma server instead of --store, e.g. http://127.0.0.1:8000 (env RAG_CHROMA_URL)")
     p.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")))
     p.add_argument("--queue", type=int, default=int(os.environ.get("RAG_QUEUE", "32")),
@@ -274,11 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        settings = rag.Settings.from_env(corpus=args.corpus, store=args.store)
-        report = rag.ingest(settings.corpus, settings=settings)
-        log.info("index: %s", report.summary())
-        for source, reason in report.skipped:
-            log.info("  skipped %s: %s", source, reason)
+        settings = rag.Settings.from_env(corpus=args.corpus, store=args.store, chroma_url=args.chroma_url)
+        try:
+            report = rag.ingest(settings.corpus, settings=settings)
+            log.info("index: %s", report.summary())
+            for source, reason in report.skipped:
+                log.info("  skipped %s: %s", source, reason)
+        except rag.IngestBusyError as e:  # another process is syncing: serve; its result shows when it is done
+            log.warning("%s", e)
         engine = rag.engine(settings=settings)
         engine.embedder.embed(["warm up"])  # load the models before the first question
         engine.warm_up()

@@ -18,6 +18,7 @@ the local cache folder of a server) makes a second one fail at once with
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import time
@@ -32,7 +33,7 @@ from .chunk import chunk_document
 from .embed import Embedder
 from .errors import CorpusError, IngestBusyError
 from .keyword import KeywordFile
-from .load import SkipFile, load_document, walk
+from .load import SkipFile, parse_document, read_file, walk
 from .settings import Settings
 from .store import Store
 from .types import Chunk, Document, IngestReport
@@ -152,21 +153,23 @@ def _sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pr
     for n, (path, source) in enumerate(files):
         if progress:
             progress(SyncProgress(n, len(files), counts["added"], source))
-        if path.suffix.lower() not in settings.extensions:
+        if path.suffix.lower() not in settings.extensions and not path.is_dir():  # a link to a folder gets its reason below
             skipped.append((source, f"unsupported file type '{path.suffix or '(none)'}'"))
             continue
+        state = indexed.get(source)
         try:
-            doc = load_document(path, source, max_bytes)
+            data = read_file(path, max_bytes)
+            if state is not None and state.complete and state.sha256 == hashlib.sha256(data).hexdigest():
+                loaded.add(source)  # unchanged: not parsed again (a PDF takes seconds)
+                unchanged.append(source)
+                continue
+            doc = parse_document(source, path.suffix, data)
         except SkipFile as e:
             skipped.append((source, str(e)))
             continue
         loaded.add(source)
         if doc.note:
             notes.append((source, doc.note))
-        state = indexed.get(source)
-        if state is not None and state.complete and state.sha256 == doc.sha256:
-            unchanged.append(source)
-            continue
         pending.append((doc, chunk_document(doc, embedder.token_offsets, settings.chunk_tokens, settings.chunk_overlap)))
         if sum(len(chunks) for _, chunks in pending) >= EMBED_BATCH:
             flush()

@@ -269,9 +269,9 @@ def test_a_file_vanishing_mid_ingest_is_skipped_and_the_rest_ingests(tmp_path):
     (corpus / "gone.txt").write_text("This note is deleted after the folder was listed.")
     (corpus / "kept.md").write_text("The quince tree was pruned in February.")
 
-    def delete_when_its_turn_comes(done, total, source):  # called after the walk, before each file is read
-        if source == "gone.txt":
-            (corpus / source).unlink()
+    def delete_when_its_turn_comes(p):  # called after the walk, before each file is read
+        if p.source == "gone.txt":
+            (corpus / p.source).unlink()
 
     settings = rag.Settings.from_env(corpus=corpus, store=tmp_path / "index", answerer="extractive")
     report = rag.ingest(corpus, settings=settings, progress=delete_when_its_turn_comes)
