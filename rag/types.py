@@ -63,7 +63,8 @@ class Citation:
 
 @dataclass(frozen=True)
 class Answer:
-    """What ``rag.ask`` returns."""
+    """What ``rag.ask`` returns. ``question`` is the user's; ``standalone`` the one searched for and
+    answered (a follow-up rewritten with the conversation, else the question itself)."""
 
     question: str
     text: str
@@ -72,6 +73,7 @@ class Answer:
     hits: list[Hit] = field(default_factory=list)
     answerer: str = ""
     unsupported: list[str] = field(default_factory=list)  # answer sentences no passage backs
+    standalone: str = ""
 
 
 @dataclass(frozen=True)
