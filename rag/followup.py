@@ -144,7 +144,7 @@ def anaphors(question: str) -> list[str]:
         prev = words[i - 1] if i else ""
         if w in _PERSON or w in _GROUP or w in ("it", "its", "those", "these"):
             out.append(w)
-        elif w == "there" and not (prev in _AUX or nxt in _AUX):  # "is there a ...": existential
+        elif w == "there" and not ((prev in _AUX and nxt not in "?.,!;") or nxt in _AUX):  # "is there a ...": existential
             out.append(w)
         elif w == "this" and nxt not in _TIME_NOUNS:
             out.append(w)
