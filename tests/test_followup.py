@@ -139,3 +139,21 @@ def test_docstring_examples():
 
     result = doctest.testmod(rag.followup)
     assert result.attempted > 10 and result.failed == 0
+
+
+def test_conversation_set_is_well_formed():
+    import json
+
+    from conftest import ROOT, SEED
+
+    text = SEED.read_text()
+    convs = [json.loads(line) for line in (ROOT / "eval" / "conversations.jsonl").read_text().splitlines() if line.strip()]
+    assert len(convs) >= 10 and len({c["id"] for c in convs}) == len(convs)
+    assert all(2 <= len(c["turns"]) <= 4 for c in convs)
+    followups = [t for c in convs for t in c["turns"][1:]]
+    assert sum(not t["answerable"] for t in followups) >= 5
+    for c in convs:
+        for t in c["turns"]:
+            supports = [t["support"]] if isinstance(t["support"], str) else t["support"] or []
+            assert bool(supports) == t["answerable"] == bool(t["answers"]), c["id"]
+            assert all(s in text for s in supports), c["id"]
