@@ -101,6 +101,7 @@ def evaluate_conversations(conversations: list[dict], corpus: Path, settings: ra
                 t0 = time.perf_counter()
                 alone.append(score(q, eng.ask(turn["question"], None, answerer), corpus, time.perf_counter() - t0))
             history += [{"role": "user", "content": turn["question"]}, {"role": "assistant", "content": a.text}]
+        print(f"{conv['id']}: {len(conv['turns'])} turns asked", file=sys.stderr)
     follow = [r for r in with_history if r["kind"] == "followup"]
     rewritten = [r for r in follow if r["standalone"] != r["question"]]
     return {

@@ -362,9 +362,24 @@ def rewrite(question: str, history: Sequence[Turn], model: ChatModel, max_tokens
 
 
 def standalone(question: str, history: object, model: ChatModel | None = None) -> str:
-    """The question to search for: ``question`` itself unless it is a follow-up of ``history``."""
+    """The question to search for: ``question`` itself unless it is a follow-up of ``history``.
+
+    "What about X?", "And X?" and "X?" are swapped into the previous question by ``carry_over``
+    even when a model is at hand: the 1.5B model turned "What about Witkoff?" (after "What did
+    Ushakov say about Kushner?") into "Who is Witkoff?" in the conversation eval.
+    """
     question = question.strip()
     past = turns(history)
     if not is_followup(question, past):
         return question
-    return rewrite(question, past, model) if model is not None else carry_over(question, past)
+    return rewrite(question, past, model) if model is not None and not _swaps_name(question) else carry_over(question, past)
+
+
+def _swaps_name(question: str) -> bool:
+    """True for "What about X?", "And X?" or a bare "X?".
+
+    >>> _swaps_name("And Putin?"), _swaps_name("What about Jared Kushner?"), _swaps_name("And on which day?")
+    (True, True, False)
+    """
+    lead = _LEAD.match(question)
+    return _bare_name(question[lead.end():] if lead else question) is not None

@@ -91,6 +91,9 @@ def test_model_rewrite_is_used_only_when_it_checks_out():
                   rag.ModelError("The model failed: boom")]:
         assert standalone("who did he travel with?", WITKOFF, Scripted(reply)) == carried, reply
     assert checked("What is his role?", "Rewritten question: What is Andrii Hnatov's role?") == "What is Andrii Hnatov's role?"
+    model = Scripted("Who is Witkoff?")  # "what about X?" is a plain swap: no model call
+    assert standalone("What about Witkoff?", [("What did Ushakov say about Kushner?", "very useful")], model) == \
+        "What did Ushakov say about Witkoff?" and model.prompts == []
 
 
 def test_history_is_quoted_as_data_in_the_rewrite_prompt():
