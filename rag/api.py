@@ -69,8 +69,10 @@ class Engine:
 
         ``history``: earlier turns, oldest first, as chat messages ``[{"role", "content"}, ...]``
         or ``(question, answer)`` pairs. When ``answerer`` (default: the setting) is a chat model
-        it rewrites (median 4.4 s with the 1.5B model on 2 busy cores; checked, with a non-model fallback); otherwise names and key words are
-        carried over from the previous turns. Questions that are not follow-ups cost nothing.
+        it rewrites (median 4.4 s with the 1.5B model on 2 busy cores; checked, with a non-model
+        fallback); otherwise names and key words are carried over from the previous turns.
+        Questions that are not follow-ups cost nothing; a rewrite is remembered, so the UI can
+        call this and then ``ask_stream`` with the same history for one model call.
         """
         question = str(question or "").strip()
         past = turns(history)

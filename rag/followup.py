@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 Turn = tuple[str, str]  # (question, answer text), oldest first
 
-_WORD = re.compile(r"[A-Za-z][\w'’.-]*|\S")
 _NAME = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of\s+|de\s+|von\s+|al-)?[A-Z][\w'’.-]*)*")
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _PERSON = {"he", "she", "him", "his", "her", "hers", "himself", "herself"}
@@ -49,7 +48,7 @@ _NOT_NAMES = {  # capitalised words that are not what a pronoun points at
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february",
     "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
     "spring", "summer", "autumn", "winter", "assistant", "user", "sources", "answered", "according", "also",
-    "however", "yet", "now", "all", "some", "did", "does", "whom", "if",
+    "however", "yet", "now", "all", "some", "if",
     *_WH, *_AUX, *_PERSON, *_GROUP, *_THING,
 }
 _PLACE_PREP = {"in", "at", "from", "to", "near", "on", "into", "the"}  # "in Miami", "the Kremlin": not a person
