@@ -2,6 +2,7 @@
 
     python eval/run.py                      # seeds/ + eval/questions.jsonl, ~30 s on 2 cores
     python eval/run.py --sweep              # also: refusal floor sweep (how min_score was chosen)
+    python eval/run.py --conversations      # eval/conversations.jsonl turn by turn, with and without history
 
 Ingests the corpus into a fresh temporary index (so the default vectorstore/ is not
 touched), asks every question through ``rag.ask``, and reports retrieval hit@1/hit@5/MRR,
@@ -52,20 +53,65 @@ def evaluate(questions: list[dict], corpus: Path, settings: rag.Settings, answer
     for q in questions:
         t0 = time.perf_counter()
         a = rag.ask(q["question"], answerer=answerer, settings=settings)
-        row = {"id": q["id"], "kind": q["kind"], "question": q["question"], "answerable": q["answerable"],
-               "answer": a.text, "refused": a.refused, "seconds": round(time.perf_counter() - t0, 3),
-               "citations": [f"{c.source}:{c.start}-{c.end}" for c in a.citations],
-               "citations_verified": all(verify(c, corpus) for c in a.citations)}
-        if q["answerable"]:
-            span = support_span(corpus, q["support"])
-            if span is None:
-                raise SystemExit(f"{q['id']}: supporting text not found verbatim in {corpus}: {q['support']!r}")
-            row["rank"] = first_rank([h.text for h in a.hits], q["support"])
-            row["correct"] = not a.refused and contains_answer(a.text, q["answers"])
-            row["f1"] = 0.0 if a.refused else token_f1(a.text, q["answers"])
-            row["citation_ok"] = any(c.source == span[0] and overlaps((c.start, c.end), span[1:]) for c in a.citations)
-        rows.append(row)
+        rows.append(score(q, a, corpus, time.perf_counter() - t0))
     return {"metrics": summarize(rows), "rows": rows}
+
+
+def score(q: dict, a: rag.Answer, corpus: Path, seconds: float) -> dict:
+    """One question's row: the answer and, when answerable, its rank, correctness, F1 and citation check.
+
+    ``q["support"]`` is the verbatim supporting text, or a list of them when several passages say it.
+    """
+    row = {"id": q["id"], "kind": q["kind"], "question": q["question"], "answerable": q["answerable"],
+           "answer": a.text, "refused": a.refused, "seconds": round(seconds, 3),
+           "citations": [f"{c.source}:{c.start}-{c.end}" for c in a.citations],
+           "citations_verified": all(verify(c, corpus) for c in a.citations)}
+    if q["answerable"]:
+        supports = [q["support"]] if isinstance(q["support"], str) else q["support"]
+        spans = [support_span(corpus, s) for s in supports]
+        if None in spans:
+            raise SystemExit(f"{q['id']}: supporting text not found verbatim in {corpus}: {supports!r}")
+        ranks = [r for s in supports if (r := first_rank([h.text for h in a.hits], s))]
+        row["rank"] = min(ranks) if ranks else None
+        row["correct"] = not a.refused and contains_answer(a.text, q["answers"])
+        row["f1"] = 0.0 if a.refused else token_f1(a.text, q["answers"])
+        row["citation_ok"] = any(c.source == src and overlaps((c.start, c.end), (i, j))
+                                 for c in a.citations for src, i, j in spans)
+    return row
+
+
+def evaluate_conversations(conversations: list[dict], corpus: Path, settings: rag.Settings, answerer: str) -> dict:
+    """Each turn asked with the conversation so far (the system's own earlier answers, as the UI
+    sends them), and again alone: the gap is what rewriting follow-ups buys."""
+    eng = rag.engine(settings=settings)
+    with_history, alone = [], []
+    for conv in conversations:
+        history: list[dict] = []
+        for n, turn in enumerate(conv["turns"], 1):
+            q = {**turn, "id": f"{conv['id']}.{n}", "kind": "first" if n == 1 else "followup"}
+            t0 = time.perf_counter()
+            searched = eng.standalone(turn["question"], history, answerer)
+            rewrite_seconds = time.perf_counter() - t0
+            a = eng.ask(turn["question"], history, answerer)  # reuses the rewrite just made
+            row = score(q, a, corpus, time.perf_counter() - t0)
+            with_history.append({**row, "standalone": searched, "rewrite_seconds": round(rewrite_seconds, 3)})
+            if n == 1:  # no history either way: the same answer
+                alone.append(row)
+            else:
+                t0 = time.perf_counter()
+                alone.append(score(q, eng.ask(turn["question"], None, answerer), corpus, time.perf_counter() - t0))
+            history += [{"role": "user", "content": turn["question"]}, {"role": "assistant", "content": a.text}]
+        print(f"{conv['id']}: {len(conv['turns'])} turns asked", file=sys.stderr)
+    follow = [r for r in with_history if r["kind"] == "followup"]
+    rewritten = [r for r in follow if r["standalone"] != r["question"]]
+    return {
+        "with_history": {"metrics": summarize(with_history), "rows": with_history},
+        "without_history": {"metrics": summarize(alone), "rows": alone},
+        "followups": {"with_history": summarize(follow), "without_history": summarize([r for r in alone if r["kind"] == "followup"]),
+                      "rewritten": len(rewritten), "turns": len(follow),
+                      "mean_rewrite_seconds": round(sum(r["rewrite_seconds"] for r in rewritten) / max(1, len(rewritten)), 3),
+                      "max_rewrite_seconds": max((r["rewrite_seconds"] for r in rewritten), default=0.0)},
+    }
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -84,10 +130,9 @@ def summarize(rows: list[dict]) -> dict:
         **refusal_scores([r["refused"] for r in rows], [not r["answerable"] for r in rows]),
         "mean_seconds": sum(r["seconds"] for r in rows) / len(rows),
     }
-    for kind in ("copy", "paraphrase"):
+    for kind in sorted({r["kind"] for r in ans}):
         sub = [r for r in ans if r["kind"] == kind]
-        if sub:
-            m[f"accuracy_{kind}"] = sum(r["correct"] for r in sub) / len(sub)
+        m[f"accuracy_{kind}"] = sum(r["correct"] for r in sub) / len(sub)
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()}
 
 
@@ -137,6 +182,28 @@ def markdown(result: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def conversations_markdown(result: dict, title: str) -> str:
+    """Metrics side by side (all turns and follow-ups only, with and without history), then the misses."""
+    cols = [result["with_history"]["metrics"], result["without_history"]["metrics"],
+            result["followups"]["with_history"], result["followups"]["without_history"]]
+    lines = [f"# {title}", "", "| metric | all turns, with history | all turns, alone | follow-ups, with history | follow-ups, alone |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {k} | " + " | ".join(str(c.get(k, "-")) for c in cols) + " |" for k in cols[0]]
+    f = result["followups"]
+    lines += ["", f"Follow-ups rewritten: {f['rewritten']} of {f['turns']}; rewrite time mean {f['mean_rewrite_seconds']} s, "
+              f"max {f['max_rewrite_seconds']} s."]
+    lines += ["", "## Follow-up turns", "", "| id | question | searched for | answer (with history) | ok | ok alone |", "|---|---|---|---|---|---|"]
+    alone = {r["id"]: r for r in result["without_history"]["rows"]}
+    for r in result["with_history"]["rows"]:
+        if r["kind"] != "followup":
+            continue
+        ok = lambda x: (x["correct"] if x["answerable"] else x["refused"])  # noqa: E731
+        ans = squash(r["answer"])[:120].replace("|", "\\|")
+        lines.append(f"| {r['id']} | {r['question']} | {r['standalone']} | {ans} | {'yes' if ok(r) else 'no'} | "
+                     f"{'yes' if ok(alone[r['id']]) else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--questions", type=Path, default=ROOT / "eval" / "questions.jsonl")
@@ -147,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-score", type=float, default=None)
     p.add_argument("--retriever", default=None, help="hybrid | dense | bm25 (default: settings)")
     p.add_argument("--sweep", action="store_true", help="also sweep the refusal floor")
+    p.add_argument("--conversations", type=Path, nargs="?", const=ROOT / "eval" / "conversations.jsonl", default=None,
+                   help="score multi-turn conversations instead (default file: eval/conversations.jsonl)")
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
@@ -154,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
                                          retriever=args.retriever)
         report = rag.ingest(args.corpus, settings=settings)
         print(f"ingested: {report.summary()}", file=sys.stderr)
+        if args.conversations:
+            result = evaluate_conversations(load_questions(args.conversations), args.corpus, settings, args.answerer)
+            result["settings"] = {"top_k": settings.top_k, "answerer": args.answerer, "retriever": settings.retriever}
+            return write(args.out, f"{args.conversations.stem}-{args.answerer}", result,
+                         conversations_markdown(result, f"Eval: {args.conversations.name} ({args.answerer} answerer)"))
         questions = load_questions(args.questions)
         result = evaluate(questions, args.corpus, settings, args.answerer)
         result["settings"] = {"top_k": settings.top_k, "min_score": settings.min_score, "answerer": args.answerer,
@@ -161,13 +235,16 @@ def main(argv: list[str] | None = None) -> int:
                               "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap}
         if args.sweep:
             result["sweep"], result["gate"] = sweep(questions, settings)
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = f"{args.questions.stem}-{args.answerer}"
-    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    md = markdown(result, f"Eval: {args.questions.name} ({args.answerer} answerer)")
-    (args.out / f"{name}.md").write_text(md)
+    return write(args.out, f"{args.questions.stem}-{args.answerer}", result,
+                 markdown(result, f"Eval: {args.questions.name} ({args.answerer} answerer)"))
+
+
+def write(out: Path, name: str, result: dict, md: str) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.md").write_text(md)
     print(md)
-    print(f"wrote {args.out / name}.json and .md", file=sys.stderr)
+    print(f"wrote {out / name}.json and .md", file=sys.stderr)
     return 0
 
 

@@ -66,7 +66,8 @@ class Citation:
 
 @dataclass(frozen=True)
 class Answer:
-    """What ``rag.ask`` returns."""
+    """What ``rag.ask`` returns. ``question`` is the user's; ``standalone`` the one searched for and
+    answered (a follow-up rewritten with the conversation, else the question itself)."""
 
     question: str
     text: str
