@@ -117,8 +117,8 @@ class Engine:
         question = check_question(question, self.settings.max_question_chars)
         if self.store.count() == 0:
             raise EmptyIndexError(
-                f"The index in {self.settings.store} is empty. Ingest documents first: "
-                f"`python -m rag ingest FOLDER` (a folder of .txt or .md files)."
+                f"The index at {self.store.location} is empty. Ingest documents first: "
+                f"`python -m rag ingest FOLDER` (a folder of .txt .md .pdf .docx .html or .csv files)."
             )
         name = answerer or self.settings.answerer
         searched = self.standalone(question, history, name)

@@ -127,3 +127,19 @@ def test_upload_and_resync_over_http(app_url, corpus, tmp_path):
     result = client.predict("When were the hives moved to the orchard?", [], api_name="/chat")
     latest, earlier = result[2].split("<details", 1)  # the earlier turn's sources stay, folded
     assert "bees.md" not in latest and "bees.md" in earlier
+
+
+def test_concurrent_chats_keep_their_own_history(app_url):
+    """Two browser sessions ask follow-ups at the same time; each is resolved with its own history."""
+    from gradio_client import Client
+
+    a, b = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    a.predict("Who is Steve Witkoff?", [], api_name="/chat")
+    b.predict("Who is Andrii Hnatov?", [], api_name="/chat")
+    jobs = {name: c.submit("What is his job?", [], api_name="/chat") for name, c in (("Witkoff", a), ("Hnatov", b))}
+    for name, job in jobs.items():
+        searched = re.search(r"searched for: “([^”]*)”", _reply(job.result(timeout=120)))
+        assert searched and name in searched[1] and ({"Witkoff", "Hnatov"} - {name}).pop() not in searched[1]
+
+    a.predict(api_name="/new_chat")  # a new chat forgets: the same follow-up is no longer resolved
+    assert "searched for" not in _reply(a.predict("What is his job?", [], api_name="/chat"))

@@ -93,12 +93,12 @@ def test_streamed_answer_with_a_clickable_citation(page):
 
 
 def test_follow_up_uses_the_history(page):
-    ask(page, "Who is Jared Kushner?")
+    ask(page, "Who is Steve Witkoff?")
     wait_answer(page, 1)
-    ask(page, "What is his relation to Trump?")
+    ask(page, "Who did he travel with?")
     text = wait_answer(page, 2)
-    assert "searched for" in text and "Kushner" in text
-    assert "son-in-law" in text
+    assert re.search(r"searched for: .*Witkoff", text), text
+    assert "Kushner" in text.split("Sources:")[0]
     page.screenshot(path=str(SHOTS / "follow-up.png"))
     # the first answer's sources stay reachable, folded under the latest
     page.locator("#chat .message.bot").first.locator("a.cite").first.click()
