@@ -111,6 +111,11 @@ def md_escape(text: str) -> str:
     return re.sub(r"\\\[(\d+)\\\]", r"[\1]", text)
 
 
+def searched_note(question: str, searched: str) -> str:
+    """For a follow-up rewritten before retrieval: the question that was actually searched for."""
+    return f"<sub>searched for: “{md_escape(searched)}”</sub>\n\n" if searched != question else ""
+
+
 def answer_markdown(answer: Answer, turn: int) -> str:
     """Chat text: what was searched (for a rewritten follow-up), the answer with clickable [n]
     markers, then the sources and which answerer wrote it.
@@ -122,9 +127,7 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         plain = md_escape(sentence)
         text = text.replace(plain, f"*{plain}* ⚠️ *(not supported by the documents)*", 1)
     text = re.sub(r"\[(\d+)\]", lambda m: f'<a class="cite" href="#src-{turn}-{m[1]}">[{m[1]}]</a>', text)
-    searched = ""
-    if answer.standalone and answer.standalone != answer.question:
-        searched = f"<sub>🔎 searched for: “{md_escape(answer.standalone)}”</sub>\n\n"
+    searched = searched_note(answer.question, answer.standalone or answer.question)
     by = f"answered by: {md_escape(answer.answerer)}"
     if answer.refused:
         return f"{searched}{text}\n\n<sub>{by}</sub>"
@@ -167,9 +170,9 @@ def build(settings: rag.Settings):
         try:
             history = [(a.question, a.text) for a in answers]
             question = check_question(message, settings.max_question_chars)
-            yield say("🔎 …", sources_html(answers))
+            yield say("searching …", sources_html(answers))
             searched = engine.standalone(question, history, answerer)
-            note = f"<sub>🔎 searched for: “{md_escape(searched)}”</sub>\n\n" if searched != question else ""
+            note = searched_note(question, searched)
             panel = sources_html(answers)
             if engine.answerer_name() != "extractive" and answerer != "extractive":
                 quick = engine.ask(searched, answerer="extractive", k=int(k))  # ~0.2 s: shown while the model reads
