@@ -15,6 +15,7 @@ import html
 import logging
 import os
 import re
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -136,14 +137,6 @@ def answer_markdown(answer: Answer, turn: int) -> str:
     return f"{searched}{text}\n\n<sub>Sources: {cited} · {by}</sub>"
 
 
-def _text(content: object) -> str:
-    """A chat message's text: Gradio gives a str or a list of parts like {"type": "text", "text": ...}."""
-    if isinstance(content, str):
-        return content
-    parts = content if isinstance(content, list) else [content]
-    return "".join(p.get("text", "") for p in parts if isinstance(p, dict))
-
-
 def index_status(engine: rag.Engine) -> str:
     """The status line: corpus folder, what the index holds and when it was synced, who answers."""
     st = engine.status()
@@ -158,11 +151,16 @@ def build(settings: rag.Settings):
     engine = rag.engine(settings=settings)
     answerers = ["auto", "local", "extractive"] + (["openai"] if settings.llm_url else [])
 
-    def respond(message: str, chat: list | None, answers: list[Answer], answerer: str, k: float):
+    stops: dict[str, threading.Event] = {}  # per browser session: set by Stop, read by the answering loop
+
+    def respond(message: str, chat: list | None, answers: list[Answer], answerer: str, k: float, request: gr.Request):
         """Stream one turn: the best passage at once, then the model's words, then the checked answer."""
+        stop = stops.setdefault(request.session_hash or "", threading.Event())
+        stop.clear()
         chat = list(chat or []) + [{"role": "user", "content": md_escape(str(message or ""))}]
         turn = len(answers)
-        busy, idle = (gr.update(visible=False), gr.update(visible=True)), (gr.update(visible=True), gr.update(visible=False))
+        busy = (gr.update(visible=False), gr.update(visible=True, value="Stop", interactive=True), gr.update(interactive=False))
+        idle = (gr.update(visible=True), gr.update(visible=False), gr.update(interactive=True))
 
         def say(text: str, panel: str, done: bool = False):
             return (chat + [{"role": "assistant", "content": text}], "", panel, answers, *(idle if done else busy))
@@ -182,7 +180,12 @@ def build(settings: rag.Settings):
                     panel = sources_html(answers, preview=quick)
                 yield say(note + "✍️ …", panel)
             draft = ""
-            for event in engine.ask_stream(searched, answerer=answerer, k=int(k)):
+            stream = engine.ask_stream(searched, answerer=answerer, k=int(k))
+            for event in stream:
+                if stop.is_set():  # closing the stream stops the model at its next token
+                    stream.close()
+                    yield say(f"{note}{md_escape(draft)} ⏹️ *stopped*", panel, done=True)
+                    return
                 if isinstance(event, str):
                     draft += event
                     yield say(f"{note}{md_escape(draft)} ✍️", panel)
@@ -196,13 +199,13 @@ def build(settings: rag.Settings):
             yield say(f"⚠️ Something went wrong ({type(e).__name__}: {md_escape(str(e))}). Details are in the server log.",
                       sources_html(answers), done=True)
 
-    def stopped(chat: list | None):
-        """Stop pressed: the streaming turn is cancelled (the model stops too); its partial text is marked."""
-        chat = list(chat or [])
-        text = _text(chat[-1]["content"]) if chat and chat[-1]["role"] == "assistant" else ""
-        if text.endswith(("✍️", "…")):
-            chat[-1] = {"role": "assistant", "content": text.rstrip(" ✍️…") + " ⏹️ *stopped*"}
-        return chat, gr.update(visible=True), gr.update(visible=False)
+    def stopped(request: gr.Request):
+        """Stop pressed: the answering loop sees it at the model's next word, marks the turn and ends it."""
+        stops.setdefault(request.session_hash or "", threading.Event()).set()
+        return gr.update(value="Stopping…", interactive=False)
+
+    def forget(request: gr.Request) -> None:
+        stops.pop(request.session_hash or "", None)
 
     def resync(progress=gr.Progress()):
         return _sync(progress), index_status(engine)
@@ -255,12 +258,12 @@ def build(settings: rag.Settings):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(EMPTY_SOURCES, elem_id="sources")
 
-        outputs = [chat, box, sources, answers, send, stop]
-        asks = [trigger(respond, [box, chat, answers, answerer, k], outputs, api_name="chat" if trigger == box.submit else False)
-                for trigger in (box.submit, send.click)]
-        stop.click(stopped, [chat], [chat, send, stop], cancels=asks, queue=False, api_name=False)
-        new.click(lambda: ([], "", EMPTY_SOURCES, [], gr.update(visible=True), gr.update(visible=False)), None, outputs,
-                  cancels=asks, queue=False, api_name="new_chat")
+        outputs = [chat, box, sources, answers, send, stop, new]
+        for trigger in (box.submit, send.click):
+            trigger(respond, [box, chat, answers, answerer, k], outputs, api_name="chat" if trigger == box.submit else False)
+        stop.click(stopped, None, stop, queue=False, api_name=False)
+        demo.unload(forget)
+        new.click(lambda: ([], "", EMPTY_SOURCES, []), None, [chat, box, sources, answers], queue=False, api_name="new_chat")
         chat.clear(lambda: ([], EMPTY_SOURCES), None, [answers, sources], api_name=False)
         copy.click(None, None, None, js=COPY_JS)
         sync_btn.click(resync, None, [sync_log, status], concurrency_id="ingest", api_name="resync")

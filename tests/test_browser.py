@@ -121,6 +121,7 @@ def test_stop_mid_answer_then_ask_again(page):
     stopped = reply.inner_text()
     page.wait_for_timeout(1500)
     assert last_reply(page).inner_text() == stopped, "the answer kept changing after Stop"
+    assert page.get_by_text("Error", exact=True).count() == 0
     page.screenshot(path=str(SHOTS / "stopped.png"))
 
     ask(page, "Who is the chief of staff of Kiev's armed forces?")
