@@ -19,7 +19,9 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-import rag
+import rag  # first: it sets the offline environment (no telemetry, no hub) before gradio loads
+
+import gradio as gr  # noqa: E402,I001  at module level: the handlers' `gr.Request` annotations resolve here
 from rag.api import check_question
 from rag.index import SyncProgress
 from rag.types import Answer, Citation, Hit
@@ -145,9 +147,7 @@ def index_status(engine: rag.Engine) -> str:
             f"· index `{st.location}` · **answerer** {md_escape(engine.answerer_name())}")
 
 
-def build(settings: rag.Settings):
-    import gradio as gr
-
+def build(settings: rag.Settings) -> gr.Blocks:
     engine = rag.engine(settings=settings)
     answerers = ["auto", "local", "extractive"] + (["openai"] if settings.llm_url else [])
 
