@@ -123,15 +123,27 @@ def profile_stages(corpus: Path, settings: rag.Settings, store: Path) -> tuple[d
     return stages, buf.getvalue()
 
 
-def measure(folder: Path, settings: rag.Settings, stores: Path, repeats: int, raw_model, per_file: bool) -> dict:  # type: ignore[no-untyped-def]
-    """Ingest ``folder`` into fresh stores and encode the stored chunk texts raw, alternating; medians."""
-    runs: dict[str, list[float]] = {"pipeline": [], "raw encode": []}
+def measure(folder: Path, settings: rag.Settings, stores: Path, repeats: int, raw_model,  # type: ignore[no-untyped-def]
+            per_file: bool, batches: list[int]) -> dict:
+    """Ingest ``folder`` into fresh stores and encode the stored chunk texts raw, alternating; medians.
+
+    ``batches``: pipeline variants with ``rag.index.EMBED_BATCH`` set to each (none: as it is).
+    """
+    import rag.index
+
+    if batches and not hasattr(rag.index, "EMBED_BATCH"):
+        raise SystemExit("--embed-batch: this rag.index embeds file by file (no EMBED_BATCH)")
+    variants = {f"pipeline, EMBED_BATCH {b}": b for b in batches} or {"pipeline": None}
+    runs: dict[str, list[float]] = {**{k: [] for k in variants}, "raw encode": []}
     if per_file:
         runs["raw encode, one call per file"] = []
     for r in range(repeats):
-        secs, report = timed(rag.ingest, folder, store=stores / f"store-{r}", settings=settings)
-        runs["pipeline"].append(secs)
-        by_file = stored_texts(stores / f"store-{r}", settings)
+        for i, (label, batch) in enumerate(variants.items()):
+            if batch is not None:
+                rag.index.EMBED_BATCH = batch  # type: ignore[attr-defined]
+            secs, report = timed(rag.ingest, folder, store=stores / f"{i}-{r}", settings=settings)
+            runs[label].append(secs)
+        by_file = stored_texts(stores / f"0-{r}", settings)
         texts = [t for ts in by_file.values() for t in ts]
         assert report.chunks_total == len(texts) and len(report.added) == len(by_file), "raw encodes what was ingested"
         runs["raw encode"].append(timed(encode, raw_model, texts)[0])
@@ -140,11 +152,12 @@ def measure(folder: Path, settings: rag.Settings, stores: Path, repeats: int, ra
         print(f"{folder.name} {r + 1}/{repeats}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in runs.items()), file=sys.stderr)
     mb = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
     out: dict = {"files": len(by_file), "mb": round(mb, 3), "chunks": len(texts)}
+    raw = statistics.median(runs["raw encode"])
     for k, secs in runs.items():
         s = statistics.median(secs)
         out[k] = {"seconds": round(s, 2), "chunks_s": round(len(texts) / s, 1), "mb_s": round(mb / s, 4),
-                  "runs": [round(x, 2) for x in secs]}
-    out["ratio"] = round(out["pipeline"]["chunks_s"] / out["raw encode"]["chunks_s"], 3)
+                  "over_raw": round(raw / s, 3), "runs": [round(x, 2) for x in secs]}
+    out["ratio"] = out[next(iter(variants))]["over_raw"]
     return out
 
 
@@ -169,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="smoke run: defaults --mb 0.05 --repeats 1 --files 50")
     p.add_argument("--profile", action="store_true",
                    help="also encode raw one call per file, and cProfile one ingest by stage")
+    p.add_argument("--embed-batch", help="compare pipelines with rag.index.EMBED_BATCH set to each, e.g. 1,64,256 "
+                   "(1: one file per embed call)")
     p.add_argument("--out", type=Path, default=ROOT / "eval" / "results")
     args = p.parse_args(argv)
+    batches = [int(b) for b in args.embed_batch.split(",")] if args.embed_batch else []
     for name, full, quick in (("mb", 0.5, 0.05), ("repeats", 3, 1), ("files", 1000, 50)):
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
@@ -193,10 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         result: dict = {
             "meta": {"repeats": args.repeats, "batch_size": Embedder.batch_size, "chunk_tokens": settings.chunk_tokens,
                      "chunk_overlap": settings.chunk_overlap, "torch_threads": torch.get_num_threads()},
-            "throughput": {"corpus": measure(tmp / "corpus", settings, tmp / "c", args.repeats, raw_model, args.profile),
-                           "small files": measure(tmp / "small", settings, tmp / "s", 1, raw_model, args.profile)},
-            "resync": {"small files": resync(tmp / "small", tmp / "s" / "store-0", settings, args.repeats),
-                       "corpus": resync(tmp / "corpus", tmp / "c" / "store-0", settings, args.repeats)},
+            "throughput": {"corpus": measure(tmp / "corpus", settings, tmp / "c", args.repeats, raw_model, args.profile,
+                                             batches),
+                           "small files": measure(tmp / "small", settings, tmp / "s", 1, raw_model, args.profile, batches)},
+            "resync": {"small files": resync(tmp / "small", tmp / "s" / "0-0", settings, args.repeats),
+                       "corpus": resync(tmp / "corpus", tmp / "c" / "0-0", settings, args.repeats)},
         }
         if args.profile:
             result["profile"], top = profile_stages(tmp / "corpus", settings, tmp / "profile-store")
@@ -217,10 +234,10 @@ def markdown(result: dict) -> str:
              f"{m['torch_threads']} torch threads; pipeline = rag.ingest into a fresh store, raw = "
              "SentenceTransformer.encode of the same chunk texts in one call, in the same process; medians of "
              f"{m['repeats']} alternating runs on the corpus, 1 run on the small files.", "",
-             "| folder | path | seconds | chunks/s | MB/s |", "|---|---|---|---|---|"]
+             "| folder | path | seconds | chunks/s | MB/s | rate / raw |", "|---|---|---|---|---|---|"]
     for name, t in result["throughput"].items():
         label = f"{name} ({t['mb']} MB, {t['files']} files, {t['chunks']} chunks)"
-        lines += [f"| {label} | {k} | {v['seconds']} | {v['chunks_s']} | {v['mb_s']} |"
+        lines += [f"| {label} | {k} | {v['seconds']} | {v['chunks_s']} | {v['mb_s']} | {v['over_raw']} |"
                   for k, v in t.items() if isinstance(v, dict)]
     lines += [""] + [f"Pipeline / raw encode, {name}: **{t['ratio']}** (goal: at least 0.9)."
                      for name, t in result["throughput"].items()]
