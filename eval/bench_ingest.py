@@ -1,9 +1,10 @@
 """Ingestion throughput: the pipeline (``rag.ingest``) against raw ``SentenceTransformer.encode``.
 
-    python eval/bench_ingest.py              # ~5 min on 2 cores: a 2 MB corpus, 3 repeats, 1,000-file re-sync
+    python eval/bench_ingest.py              # ~8 min on 2 busy cores: a 0.5 MB corpus x 3, 1,000 small files
     python eval/bench_ingest.py --mb 10      # a larger corpus
-    python eval/bench_ingest.py --quick      # smoke run: 0.05 MB, 1 repeat, 50 small files, ~30 s
+    python eval/bench_ingest.py --quick      # smoke run: 0.05 MB, 1 repeat, 50 small files, ~1 min
     python eval/bench_ingest.py --profile    # plus raw encode per file, cProfile of an ingest and a re-sync by stage
+    python eval/bench_ingest.py --embed-batch 1,256   # pipelines with rag.index.EMBED_BATCH 1 (file by file) and 256
 
 Corpus: the .txt/.md files of ../shared/benchmarks/*/source_files (1.2 MB), copied as
 often as needed to reach ``--mb`` (each copy in its own folder: other sources, other
