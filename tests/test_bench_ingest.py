@@ -21,8 +21,8 @@ def test_ingest_benchmark_reports_its_fields(tmp_path):
     assert corpus["files"] >= 2 and corpus["chunks"] >= corpus["files"] and corpus["mb"] >= 0.01
     for path in ("pipeline", "raw encode"):
         assert {"seconds", "chunks_s", "mb_s", "runs"} <= set(corpus[path]) and corpus[path]["chunks_s"] > 0
-    assert corpus["ratio"] > 0 and got["throughput"]["small files"]["chunks"] == 5
+    assert corpus["pipeline"]["over_raw"] > 0 and got["throughput"]["small files"]["chunks"] == 5
     assert got["resync"]["small files"]["files"] == 5
     assert got["resync"]["corpus"]["files"] == corpus["files"] and got["resync"]["corpus"]["s_per_1000_files"] > 0
     md = (out / "ingest-bench.md").read_text()
-    assert "Pipeline / raw encode, corpus:" in md and "| small files | 5 |" in md
+    assert "Pipeline / raw encode, corpus: pipeline **" in md and "| small files | 5 |" in md
