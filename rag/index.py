@@ -149,6 +149,7 @@ def _sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pr
             counts["added"] += len(file_chunks)
             counts["removed"] += len(stale)
         pending.clear()
+        counts["pending"] = 0
 
     for n, (path, source) in enumerate(files):
         if progress:
@@ -171,7 +172,8 @@ def _sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pr
         if doc.note:
             notes.append((source, doc.note))
         pending.append((doc, chunk_document(doc, embedder.token_offsets, settings.chunk_tokens, settings.chunk_overlap)))
-        if sum(len(chunks) for _, chunks in pending) >= EMBED_BATCH:
+        counts["pending"] += len(pending[-1][1])
+        if counts["pending"] >= EMBED_BATCH:
             flush()
     if pending:
         flush()
