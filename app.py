@@ -248,7 +248,7 @@ def build(settings: rag.Settings) -> gr.Blocks:
                                            info="auto: the local model when installed, else extractive quotes")
                     k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages to retrieve")
                 with gr.Accordion("Documents", open=False):
-                    gr.Markdown(f"Folder `{md_escape(str(settings.corpus))}`: files added there are indexed by **Re-sync**. "
+                    gr.Markdown(f"Folder `{settings.corpus}`: files added there are indexed by **Re-sync**. "
                                 f"Upload adds files to that folder ({', '.join(settings.extensions)}; "
                                 f"up to {settings.max_file_mb:.0f} MB each).")
                     upload = gr.File(file_count="multiple", label="Add documents", elem_id="upload")
