@@ -26,12 +26,18 @@ def embedder():
     return get_embedder()
 
 
+def seed_folder(root: Path) -> Path:
+    """``root/docs`` holding a copy of the seed article as article.txt."""
+    folder = root / "docs"
+    folder.mkdir()
+    shutil.copy(SEED, folder / "article.txt")
+    return folder
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     """A copy of the seed article plus a small Markdown note, in a folder of its own."""
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    shutil.copy(SEED, folder / "article.txt")
+    folder = seed_folder(tmp_path)
     (folder / "notes").mkdir()
     (folder / "notes" / "garden.md").write_text(
         "# Garden notes\n\nThe tomatoes were planted on 12 April in the south bed.\n"

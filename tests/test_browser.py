@@ -28,13 +28,10 @@ if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    from conftest import SEED
+    from conftest import seed_folder
 
     tmp = tmp_path_factory.mktemp("browser")
-    corpus = tmp / "docs"
-    corpus.mkdir()
-    shutil.copy(SEED, corpus / "article.txt")
-    yield from serve(tmp, corpus, "auto")
+    yield from serve(tmp, seed_folder(tmp), "auto")
 
 
 @pytest.fixture

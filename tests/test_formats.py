@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 
 import pytest
 
@@ -17,7 +16,7 @@ from rag.chunk import chunk_document
 from rag.cite import verify
 from rag.load import SkipFile, load_document, parse_document, walk
 
-from conftest import SEED
+from conftest import seed_folder
 
 
 def make_pdf(pages: list[list[str] | None]) -> bytes:
@@ -83,9 +82,7 @@ def make_docx() -> bytes:
 def library(tmp_path_factory):
     """(settings, corpus, report): every format and every kind of bad file, ingested once."""
     root = tmp_path_factory.mktemp("formats")
-    c = root / "docs"
-    c.mkdir()
-    shutil.copy(SEED, c / "article.txt")
+    c = seed_folder(root)
     (c / "reports").mkdir()
     (c / "reports" / "guide.pdf").write_bytes(GUIDE_PDF)
     (c / "handbook.docx").write_bytes(make_docx())
