@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import StoreError
+from .settings import Settings
 from .types import Chunk
 
 HNSW = {"space": "cosine", "ef_search": 400, "max_neighbors": 32, "ef_construction": 200}
@@ -53,7 +54,7 @@ class Store:
         self.path = Path(path)
         self.name = name
         self.url = url
-        self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "rag"
+        self.cache_dir = Path(cache_dir or Settings.cache_dir)
         self._client: Any = None
         self._collection: Any = None
         self._stamp: tuple[int, int] | None = None  # chroma.sqlite3's (mtime, size) when last checked
