@@ -7,7 +7,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test eval clean
+.PHONY: setup run test test-fast eval clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
+
+# The inner loop: everything but the tests marked `full` (real Chroma, the LLM, servers,
+# subprocesses, the browser), plus the modules' doctests; under a minute on 2 cores.
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m "not full"
 
 eval: $(STAMP)
 	$(VENV)/bin/python eval/run.py

@@ -11,10 +11,8 @@ own chat (its history lives in the tab's session); one queue in front of the one
 from __future__ import annotations
 
 import argparse
-import html
 import logging
 import os
-import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -23,8 +21,8 @@ import rag  # first: it sets the offline environment (no telemetry, no hub) befo
 
 import gradio as gr  # noqa: E402,I001  at module level: the handlers' `gr.Request` annotations resolve here
 from rag.api import check_question
-from rag.index import SyncProgress
-from rag.types import Answer, Citation, Hit
+from rag.present import EMPTY_SOURCES, answer_markdown, index_status, md_escape, searched_note, sources_html
+from rag.types import Answer, SyncProgress
 from rag.upload import save_uploads
 
 log = logging.getLogger("rag.app")
@@ -59,93 +57,6 @@ document.addEventListener("click", (e) => {
 COPY_JS = """() => { const m = [...document.querySelectorAll('#chat .message.bot')].pop();
   if (m) navigator.clipboard.writeText(m.innerText.trim()); }"""
 
-EMPTY_SOURCES = '<p class="src-score">Sources of the answers appear here. Click a [n] in an answer to see its passage.</p>'
-
-
-def passage_html(hit: Hit, citation: Citation | None, label: str, anchor: str = "") -> str:
-    """One source card: file, page, relevance, and the passage with the cited words marked. All text escaped."""
-    body = html.escape(hit.text)
-    if citation is not None:
-        a, b = citation.start - hit.start, citation.end - hit.start
-        body = f"{html.escape(hit.text[:a])}<mark>{html.escape(hit.text[a:b])}</mark>{html.escape(hit.text[b:])}"
-    page = f", page {hit.page}" if hit.page else ""
-    ident = f' id="{anchor}"' if anchor else ""
-    return (
-        f'<div class="src"{ident}><div class="src-head">{label} {html.escape(hit.source)}{page} '
-        f'<span class="src-score">characters {hit.start}-{hit.end} · relevance {hit.score:.2f}</span></div>'
-        f'<div class="src-body">{body}</div></div>'
-    )
-
-
-def answer_sources(answer: Answer, turn: int) -> str:
-    """The cards of one answer: each citation (anchored ``src-<turn>-<n>``), or for a refusal the closest passages."""
-    if answer.refused:
-        cards = "".join(passage_html(h, None, "·") for h in answer.hits[:3])
-        return ("<p><b>Not found in the documents.</b> Closest passages:</p>" + cards) if cards else \
-            "<p><b>Not found in the documents.</b> Nothing close was found.</p>"
-    by_id = {h.id: h for h in answer.hits}
-    return "".join(passage_html(by_id[c.chunk_id], c, f"[{n}]", f"src-{turn}-{n}")
-                   for n, c in enumerate(answer.citations, 1))
-
-
-def sources_html(answers: list[Answer], preview: Answer | None = None) -> str:
-    """The panel: the latest answer's sources open, earlier turns folded underneath."""
-    if preview is not None:
-        return answer_sources(preview, len(answers)) + "".join(_folded(answers))
-    if not answers:
-        return EMPTY_SOURCES
-    return answer_sources(answers[-1], len(answers) - 1) + "".join(_folded(answers[:-1]))
-
-
-def _folded(answers: list[Answer]) -> list[str]:
-    return [f'<details class="turn"><summary>Earlier: {html.escape(a.question[:80])}</summary>{answer_sources(a, t)}</details>'
-            for t, a in reversed(list(enumerate(answers)))]
-
-
-def md_escape(text: str) -> str:
-    r"""Document text is data: neutralise HTML and the Markdown that would make links or images.
-
-    Citation markers such as [1] are kept as they are.
-
-    >>> md_escape("<b>hi</b> ![x](http://t) [2]")
-    '&lt;b&gt;hi&lt;/b&gt; \\!\\[x\\]\\(http://t\\) [2]'
-    """
-    text = re.sub(r"([\\`*_\[\]()!#|~])", r"\\\1", html.escape(text, quote=False))
-    return re.sub(r"\\\[(\d+)\\\]", r"[\1]", text)
-
-
-def searched_note(question: str, searched: str) -> str:
-    """For a follow-up rewritten before retrieval: the question that was actually searched for."""
-    return f"<sub>searched for: “{md_escape(searched)}”</sub>\n\n" if searched != question else ""
-
-
-def answer_markdown(answer: Answer, turn: int) -> str:
-    """Chat text: what was searched (for a rewritten follow-up), the answer with clickable [n]
-    markers, then the sources and which answerer wrote it.
-
-    Sentences no passage supports are shown in italics with a warning, not as cited.
-    """
-    text = md_escape(answer.text)
-    for sentence in answer.unsupported:
-        plain = md_escape(sentence)
-        text = text.replace(plain, f"*{plain}* ⚠️ *(not supported by the documents)*", 1)
-    text = re.sub(r"\[(\d+)\]", lambda m: f'<a class="cite" href="#src-{turn}-{m[1]}">[{m[1]}]</a>', text)
-    searched = searched_note(answer.question, answer.standalone or answer.question)
-    by = f"answered by: {md_escape(answer.answerer)}"
-    if answer.refused:
-        return f"{searched}{text}\n\n<sub>{by}</sub>"
-    cited = "; ".join(f"[{n}] {md_escape(c.source)}" + (f" p. {c.page}" if c.page else "")
-                      for n, c in enumerate(answer.citations, 1))
-    return f"{searched}{text}\n\n<sub>Sources: {cited} · {by}</sub>"
-
-
-def index_status(engine: rag.Engine) -> str:
-    """The status line: corpus folder, what the index holds and when it was synced, who answers."""
-    st = engine.status()
-    synced = st.last_sync.astimezone().strftime("%Y-%m-%d %H:%M") if st.last_sync else "never"
-    return (f"**Corpus** `{st.corpus}` · {st.documents} documents · {st.chunks} chunks · last sync {synced} "
-            f"· index `{st.location}` · **answerer** {md_escape(engine.answerer_name())}")
-
 
 def build(settings: rag.Settings) -> gr.Blocks:
     engine = rag.engine(settings=settings)
@@ -172,15 +83,16 @@ def build(settings: rag.Settings) -> gr.Blocks:
             searched = engine.standalone(question, history, answerer)
             note = searched_note(question, searched)
             panel = sources_html(answers)
-            if engine.answerer_name() != "extractive" and answerer != "extractive":
-                quick = engine.ask(searched, answerer="extractive", k=int(k))  # ~0.2 s: shown while the model reads
+            hits = engine.search(searched, int(k))  # once per question: the preview and the answer share them
+            if engine.answerers.resolve(answerer) != "extractive":
+                quick = engine.answerers.extractive.answer(searched, hits)  # ~0.2 s: shown while the model reads
                 if not quick.refused:
                     note += f"*Best matching passage: \u201c{md_escape(quick.citations[0].quote)}\u201d* "
                     note += f'<a class="cite" href="#src-{turn}-1">[1]</a>\n\n'
                     panel = sources_html(answers, preview=quick)
                 yield say(note + "✍️ …", panel)
             draft = ""
-            stream = engine.ask_stream(searched, answerer=answerer, k=int(k))
+            stream = engine.answer_stream(searched, hits, answerer)
             for event in stream:
                 if stop.is_set():  # closing the stream stops the model at its next token
                     stream.close()
@@ -293,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         except rag.IngestBusyError as e:  # another process is syncing: serve; its result shows when it is done
             log.warning("%s", e)
         engine = rag.engine(settings=settings)
-        engine.embedder.embed(["warm up"])  # load the models before the first question
-        engine.warm_up()
+        engine.warm_up()  # load the models before the first question
         log.info("answerer: %s", engine.answerer_name())
     except rag.RagError as e:
         print(f"error: {e}")

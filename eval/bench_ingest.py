@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import pstats
 import shutil
 import statistics
@@ -35,16 +34,18 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "eval")]
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rag  # noqa: E402
-from rag.embed import Embedder, get_embedder, model_path  # noqa: E402
-from rag.store import Store  # noqa: E402
+from eval.report import write  # noqa: E402
+from eval.sets import BENCH_DIR, RESULTS  # noqa: E402
+from rag.embed import MiniLM, get_embedder, model_path  # noqa: E402
+from rag.store import open_store  # noqa: E402
 
-BENCH_DIR = ROOT.parent / "shared" / "benchmarks"
 TEXT = (".txt", ".md")
 # Where a profiled ingest spends its time: (stage, qualified function names whose cumulative time it is).
 STAGES = (
@@ -52,11 +53,11 @@ STAGES = (
     ("chunking: word-piece offsets", ("embed.py:token_offsets",)),
     ("chunking: sentences and packing", ("chunk.py:chunk_document",)),
     ("read + sha256, parse when changed", ("load.py:read_file", "load.py:parse_document")),
-    ("Chroma upsert", ("store.py:upsert",)),
-    ("Chroma delete", ("store.py:delete",)),
+    ("Chroma upsert", ("chroma.py:upsert",)),
+    ("Chroma delete", ("chroma.py:delete",)),
     ("BM25: add chunks", ("keyword.py:add",)),
     ("BM25: save file", ("keyword.py:save",)),
-    ("index state (store.files, BM25 file read and repair)", ("store.py:files", "keyword.py:_read", "keyword.py:repair")),
+    ("index state (file_states, BM25 file read and repair)", ("store.py:file_states", "keyword.py:_read", "keyword.py:repair")),
     ("walk the folder", ("load.py:walk",)),
 )
 
@@ -89,10 +90,9 @@ def small_files(dest: Path, n: int) -> None:
 
 def stored_texts(store: Path, settings: rag.Settings) -> dict[str, list[str]]:
     """The chunk texts the pipeline stored, by source file, in file order."""
-    got = Store(store, settings.collection).collection().get(include=["documents", "metadatas"])
     by_file: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for text, meta in zip(got["documents"], got["metadatas"]):
-        by_file[meta["source"]].append((int(meta["start"]), text))
+    for r in open_store(replace(settings, store=store)).records(text=True):
+        by_file[r.chunk.source].append((r.chunk.start, r.chunk.text))
     return {src: [t for _, t in sorted(v)] for src, v in sorted(by_file.items())}
 
 
@@ -104,7 +104,7 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:  # type: ignore[no-untyp
 
 def encode(model, texts: list[str]) -> None:  # type: ignore[no-untyped-def]
     """The raw library call, with the pipeline's batch size and output."""
-    model.encode(texts, batch_size=Embedder.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+    model.encode(texts, batch_size=MiniLM.batch_size, normalize_embeddings=True, convert_to_numpy=True,
                  show_progress_bar=False)
 
 
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="also encode raw one call per file, and cProfile one ingest by stage")
     p.add_argument("--embed-batch", help="compare pipelines with rag.index.EMBED_BATCH set to each, e.g. 1,64,256 "
                    "(1: one file per embed call)")
-    p.add_argument("--out", type=Path, default=ROOT / "eval" / "results")
+    p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     batches = [int(b) for b in args.embed_batch.split(",")] if args.embed_batch else []
     for name, full, quick in (("mb", 0.5, 0.05), ("repeats", 3, 1), ("files", 1000, 50)):
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         encode(raw_model, ["warm up"] * 64)
 
         result: dict = {
-            "meta": {"repeats": args.repeats, "batch_size": Embedder.batch_size, "chunk_tokens": settings.chunk_tokens,
+            "meta": {"repeats": args.repeats, "batch_size": MiniLM.batch_size, "chunk_tokens": settings.chunk_tokens,
                      "chunk_overlap": settings.chunk_overlap, "torch_threads": torch.get_num_threads()},
             "throughput": {"corpus": measure(tmp / "corpus", settings, tmp / "c", args.repeats, raw_model, args.profile,
                                              batches),
@@ -223,12 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                 result["profile"][name], top = profile_stages(folder, settings, store)
                 print(f"{name}:\n{top}", file=sys.stderr)
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ingest-bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    md = markdown(result)
-    (args.out / "ingest-bench.md").write_text(md)
-    print(md)
-    return 0
+    return write(args.out, "ingest-bench", result, markdown(result))
 
 
 def markdown(result: dict) -> str:

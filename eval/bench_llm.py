@@ -6,13 +6,13 @@
 
 Latency: the same messages (the project's real prompt for a seed question) go once
 straight to ``xllamacpp.Server.handle_chat_completions`` and once through the project's
-path (LocalModel thread + queue, the llama-index LLM adapter's ``stream_chat``), on the
-same loaded model, alternating, with llama.cpp's prompt cache off so neither run reuses
-the other's work. Reports time to first token, generation tokens/s and whole-answer time,
+path (``LocalModel.stream``: its thread and queue, as the generative answerer calls it),
+on the same loaded model, alternating, with llama.cpp's prompt cache off so neither run
+reuses the other's work. Reports time to first token, generation tokens/s and whole-answer time,
 and the project/raw ratio (goal: overhead under 5%).
 
-Quality: ``eval/run.py``'s scoring of the seed question set with the extractive answerer
-and with the local model. Writes eval/results/llm-bench.{json,md}.
+Quality: the seed question set scored (eval/score.py) with the extractive answerer and
+with the local model. Writes eval/results/llm-bench.{json,md}.
 """
 
 from __future__ import annotations
@@ -21,18 +21,17 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "eval")]
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import rag  # noqa: E402
-from rag.answer import ExtractiveAnswerer  # noqa: E402
+from eval.report import write  # noqa: E402
+from eval.score import evaluate  # noqa: E402
+from eval.sets import QUESTIONS, RESULTS, SEEDS, indexed, load_jsonl  # noqa: E402
 from rag.generate import build_passages, prompt  # noqa: E402
-from rag.llm import as_llama_index, local_model  # noqa: E402
-from run import evaluate, load_questions  # noqa: E402
+from rag.llm import local_model  # noqa: E402
 
 
 def stats(pieces: list[str], first: float | None, total: float) -> dict:
@@ -72,40 +71,31 @@ def raw_stream(server, messages, max_tokens):  # type: ignore[no-untyped-def]
     return stats(pieces, marks[0] - t0 if marks else None, time.perf_counter() - t0)
 
 
-def project_stream(llm, messages):  # type: ignore[no-untyped-def]
-    from llama_index.core.base.llms.types import ChatMessage
-
-    return (r.delta for r in llm.stream_chat([ChatMessage(role=m["role"], content=m["content"]) for m in messages]))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="qwen2.5-coder-1.5b")
     p.add_argument("--prompts", type=int, default=5, help="seed questions to time")
     p.add_argument("--no-eval", action="store_true", help="skip the quality comparison")
-    p.add_argument("--out", type=Path, default=ROOT / "eval" / "results")
+    p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
 
-    questions = load_questions(ROOT / "eval" / "questions.jsonl")
-    with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
-        settings = rag.Settings.from_env(store=Path(tmp), corpus=ROOT / "seeds", llm_model=args.model)
-        rag.ingest(settings.corpus, settings=settings)
-        engine = rag.engine(settings=settings)
+    questions = load_jsonl(QUESTIONS)
+    with indexed(SEEDS, llm_model=args.model) as engine:
+        settings = engine.settings
         model = local_model(args.model, settings.model_dir)
         t0 = time.perf_counter()
         server = model.load()
         load_s = time.perf_counter() - t0
         model.options = {"cache_prompt": False}
-        llm = as_llama_index(model, settings.llm_max_tokens)
-        ranker = ExtractiveAnswerer(engine.embedder, settings.min_score)
+        scorer = engine.answerers.extractive.scorer
         runs: dict[str, list[dict]] = {"raw xllamacpp": [], "project": []}
         answerable = [q for q in questions if q["answerable"]][: args.prompts]
         raw_stream(server, [{"role": "user", "content": "Hi"}], 4)  # warm-up
         for q in answerable:
-            hits = engine.retriever.retrieve(q["question"], settings.top_k)
-            messages = prompt(q["question"], build_passages(ranker.rank(q["question"], hits), settings.llm_passages))
+            hits = engine.search(q["question"])
+            messages = prompt(q["question"], build_passages(scorer.rank(q["question"], hits), settings.llm_passages))
             raw = raw_stream(server, messages, settings.llm_max_tokens)
-            ours = timed(project_stream(llm, messages))
+            ours = timed(model.stream(messages, settings.llm_max_tokens))
             assert raw["text"] == ours["text"], "same prompt, greedy decoding: the same answer"
             runs["raw xllamacpp"].append(raw)
             runs["project"].append(ours)
@@ -119,12 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_eval:
             result["quality"] = {}
             for answerer in ("extractive", "local"):
-                m = evaluate(questions, settings.corpus, settings, answerer)["metrics"]
+                m = evaluate(engine, questions, answerer)["metrics"]
                 result["quality"][answerer] = m
                 print(f"{answerer}: {m}", file=sys.stderr)
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "llm-bench.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# Local model benchmark: {args.model}", "",
           f"Model load {result['load_seconds']} s; {len(answerable)} seed prompts, prompt cache off, 2 cores.", "",
           "| path | time to first token (s) | tokens | tokens/s | whole answer (s) |", "|---|---|---|---|---|"]
@@ -134,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         keys = ["accuracy", "f1", "citation_correct", "refusal_precision", "refusal_recall", "mean_seconds"]
         md += ["", "| answerer | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
         md += [f"| {a} | " + " | ".join(str(m[k]) for k in keys) + " |" for a, m in result["quality"].items()]
-    (args.out / "llm-bench.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
-    return 0
+    return write(args.out, "llm-bench", result, "\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Scoring functions for the eval: SQuAD-style normalisation, token F1, retrieval ranks.
 
-Pure functions, unit-tested in tests/test_eval_metrics.py.
+Pure functions; their worked examples run as doctests.
 """
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+
+from rag.text import strip_markers
 
 _PUNCT = set(string.punctuation) | set("\u2018\u2019\u201c\u201d")
 
@@ -21,11 +23,6 @@ def normalize(text: str) -> str:
     text = "".join(c for c in text.lower() if c not in _PUNCT)
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
-
-
-def strip_markers(answer: str) -> str:
-    """Answer text without its [n] citation markers."""
-    return re.sub(r"\s*\[\d+\]", "", answer)
 
 
 def contains_answer(answer: str, golds: list[str]) -> bool:

@@ -1,30 +1,34 @@
 """The Python API: ``ingest`` a folder, ``ask`` a question. The CLI, the UI and the eval use these.
 
-An ``Engine`` holds one store, its keyword index, the embedder, the retriever and the settings;
-engines are cached per settings, so repeated calls reuse the loaded models and open indexes.
+An ``Engine`` puts the parts of one index together: the embedder, the vector store and
+its keyword index, the search path (retriever, stages, margin) and the answerers, each
+picked by the settings (rag/backends.py). Engines are cached per settings, so repeated
+calls reuse the loaded models and open indexes.
+
+    question -> follow-up rewrite -> search -> answerer -> Answer (checked citations)
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from .answer import last_answer, make_answerer
+from .answer import Answerers, last_answer
+from .coref import is_followup
 from .embed import get_embedder
-from .errors import EmptyIndexError, ModelError, QuestionError
-from .followup import is_followup, turns
+from .errors import EmptyIndexError, QuestionError
+from .extract import describe
 from .followup import standalone as rewrite_followup
-from .index import IndexStatus, Progress, status, sync
+from .followup import turns
+from .index import status, sync
 from .keyword import KeywordFile
-from .retrieve import Retriever, keep_close, make_retriever
+from .retrieve import Retriever, make_retriever
+from .search import Search, make_stages
 from .settings import Settings
-from .store import Store
-from .types import Answer, IngestReport
-
-log = logging.getLogger(__name__)
+from .store import open_store
+from .types import Answer, Hit, IndexStatus, IngestReport, Progress
 
 
 class Engine:
@@ -32,52 +36,63 @@ class Engine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.store, settings.collection, settings.chroma_url, settings.cache_dir)
+        self.embedder = get_embedder(settings)
+        self.store = open_store(settings)
         self.keywords = KeywordFile(self.store.local_dir, settings.collection)
-        self.embedder = get_embedder()
+        self.answerers = Answerers(settings, self.embedder)
         self._lock = threading.Lock()  # one ingest at a time per engine (the file lock in sync covers processes)
         self._rewrites: dict[tuple, str] = {}  # the UI asks standalone() and then ask_stream(): rewrite once
-        self._retriever = self._make_retriever()
+        self._search = self._make_search()
 
-    def _make_retriever(self) -> Retriever:
+    def _make_search(self) -> Search:
         s = self.settings
-        return make_retriever(s.retriever, self.store, self.embedder, self.keywords, s.hybrid_weight, s.candidates)
+        retriever = make_retriever(self.store, self.embedder, self.keywords, s)
+        return Search(retriever, make_stages(s, self.embedder), s.passage_margin)
+
+    def _fresh(self) -> Search:
+        """The search path, rebuilt over a fresh client when another process synced the index since."""
+        if self.store.refresh():
+            self.keywords.repair(self.store)  # in server mode the local keyword file may be behind
+            self._search = self._make_search()
+        return self._search
 
     @property
     def retriever(self) -> Retriever:
-        """The retriever, rebuilt over a fresh client when another process synced the index since."""
-        if self.store.refresh():
-            self.keywords.repair(self.store)  # in server mode the local keyword file may be behind
-            self._retriever = self._make_retriever()
-        return self._retriever
+        """The retriever the search path starts with (the eval scores it on its own)."""
+        return self._fresh().retriever
+
+    def search(self, question: str, k: int | None = None) -> list[Hit]:
+        """The passages for ``question``: the one search path every caller uses (rag/search.py).
+
+        Raises ``EmptyIndexError`` when there is nothing to search.
+        """
+        search = self._fresh()
+        if self.store.count() == 0:
+            raise EmptyIndexError(
+                f"The index at {self.store.location} is empty. Ingest documents first: "
+                f"`python -m rag ingest FOLDER` (a folder of {describe()} files)."
+            )
+        with self.store.guard():
+            return search(question, k or self.settings.top_k)
 
     def status(self) -> IndexStatus:
         """Corpus, location (folder or server URL), documents, chunks and last sync time of the index."""
-        return status(self.store, self.settings.corpus)
+        with self.store.guard():
+            return status(self.store, self.settings.corpus)
 
     def answerer_name(self) -> str:
         """Which answerer 'auto' (or the configured one) will use, for the UI and logs."""
-        return make_answerer(self.settings, self.embedder).name
+        return self.answerers.get().name
 
     def warm_up(self) -> None:
-        """Load the local model now (under 'auto', a failure is logged and answering falls back)."""
-        answerer = make_answerer(self.settings, self.embedder)
-        model = getattr(answerer, "model", None)
-        if model is not None and hasattr(model, "load"):
-            try:
-                model.load()
-            except ModelError as e:
-                if self.settings.answerer != "auto":
-                    raise
-                log.warning("the local model is unavailable, answers will be extractive: %s", e)
+        """Load the models now, so the first question does not wait (under 'auto' a model failure is logged)."""
+        self.embedder.embed(["warm up"])
+        self.answerers.warm_up()
 
     def ingest(self, corpus: str | Path | None = None, progress: Progress | None = None) -> IngestReport:
         with self._lock:
             return sync(Path(corpus or self.settings.corpus), self.store, self.settings, self.embedder, progress,
                         self.keywords)
-
-    def ask(self, question: str, history: list | None = None, answerer: str | None = None, k: int | None = None) -> Answer:
-        return last_answer(self.ask_stream(question, history, answerer, k))
 
     def standalone(self, question: str, history: object, answerer: str | None = None) -> str:
         """The question to search for: a follow-up rewritten with ``history``, else ``question`` as is.
@@ -96,14 +111,14 @@ class Engine:
         name = answerer or self.settings.answerer
         key = (question, tuple(past), name)
         if key not in self._rewrites:
-            try:
-                model = getattr(make_answerer(self.settings, self.embedder, name), "model", None)
-            except ModelError:  # answering will say what is wrong; the rewrite does without
-                model = None
             if len(self._rewrites) >= 64:
                 self._rewrites.clear()
-            self._rewrites[key] = rewrite_followup(question, past, model)
+            self._rewrites[key] = rewrite_followup(question, past, self.answerers.model(name))
         return self._rewrites[key]
+
+    def answer_stream(self, question: str, hits: list[Hit], answerer: str | None = None) -> Iterator[str | Answer]:
+        """Answer ``question`` from ``hits`` (already searched): text as it is written, then the ``Answer``."""
+        return self.answerers.stream(question, hits, answerer)
 
     def ask_stream(self, question: str, history: list | None = None, answerer: str | None = None,
                    k: int | None = None) -> Iterator[str | Answer]:
@@ -115,24 +130,13 @@ class Engine:
         answerer, and the Answer's ``answerer`` says why.
         """
         question = check_question(question, self.settings.max_question_chars)
-        if self.store.count() == 0:
-            raise EmptyIndexError(
-                f"The index at {self.store.location} is empty. Ingest documents first: "
-                f"`python -m rag ingest FOLDER` (a folder of .txt .md .pdf .docx .html or .csv files)."
-            )
-        name = answerer or self.settings.answerer
-        searched = self.standalone(question, history, name)
-        hits = keep_close(self.retriever.retrieve(searched, k or self.settings.top_k), self.settings.passage_margin)
-        try:
-            for ev in make_answerer(self.settings, self.embedder, name).stream(searched, hits):
-                yield replace(ev, question=question, standalone=searched) if isinstance(ev, Answer) else ev
-        except ModelError as e:
-            if name != "auto":
-                raise
-            log.warning("falling back to the extractive answerer: %s", e)
-            fallback = make_answerer(self.settings, self.embedder, "extractive").stream(searched, hits)
-            yield from (replace(ev, question=question, standalone=searched, answerer=f"extractive, because: {e}")
-                        if isinstance(ev, Answer) else ev for ev in fallback)
+        searched = self.standalone(question, history, answerer)
+        hits = self.search(searched, k)
+        for ev in self.answer_stream(searched, hits, answerer):
+            yield replace(ev, question=question, standalone=searched) if isinstance(ev, Answer) else ev
+
+    def ask(self, question: str, history: list | None = None, answerer: str | None = None, k: int | None = None) -> Answer:
+        return last_answer(self.ask_stream(question, history, answerer, k))
 
 
 def check_question(question: object, limit: int) -> str:
@@ -155,7 +159,7 @@ _engines_lock = threading.Lock()
 def engine(store: str | Path | None = None, settings: Settings | None = None) -> Engine:
     """The cached engine for these settings and ``store`` (a folder; default: settings.store).
 
-    The model and the embedder are shared by all engines; an engine is cheap.
+    The models are shared by all engines of a process; an engine is cheap.
     """
     s = settings or Settings.from_env()
     s = replace(s, store=Path(store if store is not None else s.store).resolve())

@@ -15,8 +15,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .errors import RagError
-from .index import SyncProgress
+from .extract import describe
 from .settings import Settings
+from .types import SyncProgress
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     i = sub.add_parser("ingest", help="index a folder: add new files, update changed ones, drop deleted ones")
-    i.add_argument("path", type=Path, nargs="?", help="folder of documents: .txt .md .pdf .docx .html .csv (default: seeds/, env RAG_CORPUS)")
+    i.add_argument("path", type=Path, nargs="?", help=f"folder of documents: {describe()} (default: seeds/, env RAG_CORPUS)")
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar (it is shown only when stderr is a terminal)")
 
     sub.add_parser("status", help="what the index holds and when it was last synced")
@@ -45,11 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         from . import api
+        from .present import answer_text, status_text
 
         if args.command == "ingest":
             return _ingest(api, Settings.from_env(store=args.store, chroma_url=args.chroma_url), args.path, args.quiet)
         if args.command == "status":
-            return _status(api.engine(settings=Settings.from_env(store=args.store, chroma_url=args.chroma_url)))
+            print(status_text(api.engine(settings=Settings.from_env(store=args.store, chroma_url=args.chroma_url))))
+            return 0
         settings = Settings.from_env(store=args.store, chroma_url=args.chroma_url, top_k=args.top_k,
                                      answerer=args.answerer, llm_model=args.model, llm_url=args.llm_url)
         answer = None
@@ -70,17 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(asdict(answer), indent=2))
         return 0
-    print(answer.text)
-    for sentence in answer.unsupported:
-        print(f"  (not supported by the documents: \u201c{sentence}\u201d)")
-    for n, c in enumerate(answer.citations, 1):
-        where = f"{c.source}" + (f", page {c.page}" if c.page else "") + f", characters {c.start}-{c.end}"
-        print(f"\n[{n}] {where}\n    \u201c{c.quote}\u201d")
-    print(f"\nanswered by: {answer.answerer}")
-    if answer.refused and answer.hits:
-        print("\nClosest passages:")
-        for h in answer.hits[:3]:
-            print(f"  {h.source}:{h.start}-{h.end} (score {h.score:.2f}) {' '.join(h.text.split())[:100]}...")
+    print(answer_text(answer))
     return 0
 
 
@@ -123,13 +116,6 @@ def _progress_bar(quiet: bool) -> Iterator[Callable[[SyncProgress], None] | None
     finally:
         for bar in bars:
             bar.close()
-
-
-def _status(engine) -> int:  # type: ignore[no-untyped-def]
-    st = engine.status()
-    when = st.last_sync.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if st.last_sync else "never"
-    print(f"index: {st.location}\ncorpus: {st.corpus}\n{st.documents} documents, {st.chunks} chunks; last sync: {when}")
-    return 0
 
 
 if __name__ == "__main__":

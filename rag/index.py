@@ -5,11 +5,11 @@ chunks, or when the index holds it incompletely (a crash part-way through a writ
 Writes go new-chunks-first, then stale chunks are deleted, so a crash at any point
 leaves at worst extra chunks that the next run removes, never a file missing.
 
-The keyword index (rag/keyword.py) follows Chroma: it is first repaired to hold exactly
-Chroma's chunks (rebuilt from Chroma's stored texts when missing, corrupt or behind
-after a crash), then changed in memory alongside every Chroma write and saved once,
-atomically, at the end. A crash before that save leaves it behind Chroma, and the next
-sync (or the next load by a retriever) repairs it from Chroma's texts.
+The keyword index (rag/keyword.py) follows the vector store: it is first repaired to hold
+exactly the store's chunks (rebuilt from the stored texts when missing, corrupt or behind
+after a crash), then changed in memory alongside every store write and saved once,
+atomically, at the end. A crash before that save leaves it behind the store, and the next
+sync (or the next load by a retriever) repairs it from the stored texts.
 
 One sync at a time per index: a lock file (``ingest.lock`` in the store folder, or in
 the local cache folder of a server) makes a second one fail at once with
@@ -23,61 +23,36 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from .chunk import chunk_document
-from .embed import Embedder
+from .embed import Embedder, token_offsets
 from .errors import CorpusError, IngestBusyError
 from .keyword import KeywordFile
 from .load import SkipFile, parse_document, read_file, walk
 from .settings import Settings
-from .store import Store
-from .types import Chunk, Document, IngestReport
+from .store import VectorStore, file_states
+from .types import Chunk, Document, IndexStatus, IngestReport, Progress, SyncProgress
 
 # Chunks embedded per call, across files. Small files one call each cost ~0.1-0.9 s per
 # call on 2 busy cores (torch's thread pool waits for both), whatever the batch holds.
 EMBED_BATCH = 64
 
 
-
-@dataclass(frozen=True)
-class SyncProgress:
-    """How far a sync is: sent to the ``progress`` callback before each file and once at the end."""
-
-    files_done: int
-    files_total: int
-    chunks_done: int  # chunks embedded and written by this sync so far
-    source: str  # the file about to be read (and embedded if changed); "" at the end
-
-
-Progress = Callable[[SyncProgress], None]
-
-
-@dataclass(frozen=True)
-class IndexStatus:
-    """What an index holds, for a status line."""
-
-    corpus: str  # the folder last synced into it (the configured corpus if never synced)
-    location: str  # the store folder, or the Chroma server's URL
-    documents: int
-    chunks: int
-    last_sync: datetime | None  # end of the last completed sync, UTC
-
-
-def status(store: Store, corpus: Path) -> IndexStatus:
-    """The index's contents and its last completed sync (from the collection's metadata)."""
+def status(store: VectorStore, corpus: Path) -> IndexStatus:
+    """The index's contents and its last completed sync (from the store's metadata)."""
     meta = store.metadata()
     last = meta.get("last_sync")
-    return IndexStatus(corpus=str(meta.get("corpus") or corpus), location=store.location, documents=len(store.files()),
+    sources = {r.chunk.source for r in store.records()}
+    return IndexStatus(corpus=str(meta.get("corpus") or corpus), location=store.location, documents=len(sources),
                        chunks=store.count(), last_sync=datetime.fromisoformat(last) if last else None)
 
 
 @contextmanager
-def ingest_lock(store: Store) -> Iterator[None]:
+def ingest_lock(store: VectorStore) -> Iterator[None]:
     """Hold the index's ingest lock, or raise ``IngestBusyError`` at once when another sync holds it."""
     from filelock import FileLock, Timeout
 
@@ -97,14 +72,14 @@ def ingest_lock(store: Store) -> Iterator[None]:
         lock.release()
 
 
-def sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, progress: Progress | None = None,
+def sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedder, progress: Progress | None = None,
          keywords: KeywordFile | None = None) -> IngestReport:
     """Make ``store`` (and its keyword index) hold exactly the chunks of the readable files under ``corpus``."""
     with ingest_lock(store), store.guard():
         return _sync(corpus, store, settings, embedder, progress, keywords)
 
 
-def _sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, progress: Progress | None,
+def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedder, progress: Progress | None,
           keywords: KeywordFile | None) -> IngestReport:
     t0 = time.perf_counter()
     corpus = Path(corpus)
@@ -115,8 +90,8 @@ def _sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pr
 
     keywords = keywords or KeywordFile(store.local_dir, store.name)
     kw = keywords.get(store)
-    keywords.repair(store)  # to Chroma's exact chunks, even if another machine changed Chroma since our last load
-    indexed = store.files()
+    keywords.repair(store)  # to the store's exact chunks, even if another machine changed it since our last load
+    indexed = file_states(store)
     files = list(walk(corpus))
     added, updated, unchanged, loaded = [], [], [], set()
     skipped: list[tuple[str, str]] = []
@@ -143,7 +118,7 @@ def _sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pr
             with keywords.lock:  # a query in another thread never sees a file half-replaced
                 keywords.dirty = True
                 for c in file_chunks:
-                    kw.add(c.id, c.text, {"source": c.source, "start": c.start, "end": c.end, "page": c.page})
+                    kw.add(c)
                 kw.remove(stale)
             (updated if state else added).append(doc.source)
             counts["added"] += len(file_chunks)
@@ -171,7 +146,7 @@ def _sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pr
         loaded.add(source)
         if doc.note:
             notes.append((source, doc.note))
-        pending.append((doc, chunk_document(doc, embedder.token_offsets, settings.chunk_tokens, settings.chunk_overlap)))
+        pending.append((doc, chunk_document(doc, token_offsets, settings.chunk_tokens, settings.chunk_overlap)))
         counts["pending"] += len(pending[-1][1])
         if counts["pending"] >= EMBED_BATCH:
             flush()
@@ -189,7 +164,7 @@ def _sync(corpus: Path, store: Store, settings: Settings, embedder: Embedder, pr
     crash_point("save")
     if keywords.dirty or not keywords.path.exists():
         keywords.save()
-    if store.collection() is not None:
+    if store.count() or store.metadata():
         store.mark_synced(str(corpus.resolve()), bool(added or updated or removed))
     if progress:
         progress(SyncProgress(len(files), len(files), chunks_added, ""))
@@ -207,7 +182,7 @@ def crash_point(stage: str) -> None:
     """Test hook: with RAG_TEST_KILL_AT=stage:N this process SIGKILLs itself the N-th time it gets here.
 
     Stages: ``embed`` (a batch of files embedded, not written), ``write`` (their new chunks
-    written, the stale ones not yet deleted), ``save`` (Chroma done, keyword file not saved).
+    written, the stale ones not yet deleted), ``save`` (the store done, keyword file not saved).
     """
     want = os.environ.get("RAG_TEST_KILL_AT")
     if want:

@@ -1,4 +1,4 @@
-"""The keyword index: BM25 over the same chunks as Chroma, persisted beside it.
+"""The keyword index: BM25 over the same chunks as the vector store, persisted beside it.
 
 Dense MiniLM vectors miss exact rare terms (a name, a number, a product code) and BM25
 misses paraphrases; the hybrid retriever (rag/retrieve.py) needs both. This module is
@@ -6,9 +6,8 @@ pure Python on purpose: at this project's corpus sizes (a few thousand chunks) s
 a query over postings takes ~1-3 ms, so a dependency (bm25s, numpy sparse matrices)
 would buy nothing measurable.
 
-Queries and documents go through the same ``terms()``: Unicode NFKC, case folding,
-words of letters/digits, English stop words dropped. No stemming: measured, it lost more
-than it gained (see ``STEM``).
+Queries and documents go through the same ``rag.text.terms()`` (no stemming: measured
+worse, eval/results/tuning.md).
 
 Scores are on a known scale: ``BM25(q, d) / BM25_max(q)`` in 0..1, where the bound is
 what a document would get with every query term present infinitely often (each term
@@ -17,7 +16,7 @@ bound with the largest idf, so a question about things the documents never menti
 scores low: the refusal gate wants exactly that.
 
 The file is ``<collection>.bm25.json`` in the store folder: one entry per chunk id with
-its source, span and term counts (the text itself stays in Chroma).
+its source, span and term counts (the text itself stays in the vector store).
 """
 
 from __future__ import annotations
@@ -25,75 +24,22 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import tempfile
 import threading
-import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .store import VectorStore, chunk_ids
+from .text import terms
+from .types import Chunk
 
 FORMAT = "rag-bm25/1"
 # Okapi parameters. Lucene's defaults (1.2, 0.75) against (0.9, 0.4) of Anserini made
 # no difference past the third decimal on the benchmarks (eval/results/tuning.md).
 K1, B = 1.2, 0.75
-# A light plural stemmer against none, BM25 MRR@10 with 128/32 chunks (eval/results/tuning.md):
-# mini_squad_v2 0.799 vs 0.795, Paul Graham 0.823 vs 0.853, Coda help desk 0.624 vs 0.643,
-# project 0.870 vs 0.873 (with 160/32 chunks: 0.797/0.775, 0.821/0.882, 0.594/0.618,
-# 0.888/0.889). Exact word forms won on average both times, so terms() does not stem.
-STEM = False
-
-_WORD = re.compile(r"\w+")
-STOP = frozenset(
-    """a an the and or but if of to in on at by for with from as is are was were be been being do does did
-    what which who whom whose when where why how that this these those it its he she they them his her
-    their there here about into over under than then so not no can could would should will shall may
-    might must has have had i you we our your me my any some much many more most other such only own
-    same too very just also""".split()
-)
-
-
-def normalize(text: str) -> str:
-    """Unicode NFKC and case folding: the one text normalisation of queries and documents.
-
-    >>> normalize("Ｃａｆé ＫＩＥＶ")
-    'café kiev'
-    """
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-def stem(word: str) -> str:
-    """A light English plural stemmer (Harman's S-stemmer): 'talks' -> 'talk'. Off unless ``STEM``.
-
-    >>> [stem(w) for w in ["talks", "policies", "glasses", "witness", "is", "analysis"]]
-    ['talk', 'policy', 'glass', 'witness', 'is', 'analysis']
-    """
-    if len(word) < 4 or not word.endswith("s") or word.endswith(("ss", "us", "is")):
-        return word
-    if word.endswith("ies") and not word.endswith(("eies", "aies")):
-        return word[:-3] + "y"
-    if word.endswith("sses") or word.endswith("xes") or word.endswith("ches") or word.endswith("shes"):
-        return word[:-2]
-    if word.endswith("es") and not word.endswith(("aes", "ees", "oes")):
-        return word[:-1]
-    return word[:-1]
-
-
-def terms(text: str) -> list[str]:
-    """The indexed terms of ``text``, in order, repeats kept.
-
-    >>> terms("Who met Mr. Witkoff in Miami on 2 December 2025?")
-    ['met', 'mr', 'witkoff', 'miami', '2', 'december', '2025']
-    """
-    out = []
-    for w in _WORD.findall(normalize(text)):
-        w = w.strip("_")
-        if not w or w in STOP or (len(w) == 1 and not w.isdigit()):
-            continue
-        out.append(stem(w) if STEM else w)
-    return out
 
 
 @dataclass(frozen=True)
@@ -112,13 +58,14 @@ class KeywordIndex:
     """BM25 over a set of chunks, updatable in place.
 
     >>> ix = KeywordIndex()
-    >>> ix.add("a", "Talks were held in Miami.", {"source": "x.txt", "start": 0, "end": 25})
-    >>> ix.add("b", "The envoy flew to Moscow.", {"source": "x.txt", "start": 26, "end": 51})
+    >>> ix.add(Chunk("a", "x.txt", 0, 25, "Talks were held in Miami."))
+    >>> ix.add(Chunk("b", "x.txt", 26, 51, "The envoy flew to Moscow."))
     >>> [(i, round(s, 3)) for i, s in ix.search("Where were the talks held?", 2)]
     [('a', 0.455)]
     """
 
-    def __init__(self) -> None:
+    def __init__(self, analyzer: Callable[[str], list[str]] = terms) -> None:
+        self.analyzer = analyzer  # text -> terms, the same for chunks and questions
         self.entries: dict[str, Entry] = {}
         self.postings: dict[str, dict[str, int]] = {}
         self.total_length = 0
@@ -129,12 +76,10 @@ class KeywordIndex:
     def ids(self) -> set[str]:
         return set(self.entries)
 
-    def add(self, chunk_id: str, text: str, meta: dict[str, Any]) -> None:
-        """Index (or re-index) one chunk; ``meta`` holds source/start/end and optionally page."""
-        tf = dict(Counter(terms(text)))
-        page = meta.get("page")
-        self._put(chunk_id, Entry(str(meta["source"]), int(meta["start"]), int(meta["end"]),
-                                  int(page) if page not in (None, "") else None, tf, sum(tf.values())))
+    def add(self, chunk: Chunk) -> None:
+        """Index (or re-index) one chunk."""
+        tf = dict(Counter(self.analyzer(chunk.text)))
+        self._put(chunk.id, Entry(chunk.source, chunk.start, chunk.end, chunk.page, tf, sum(tf.values())))
 
     def _put(self, chunk_id: str, entry: Entry) -> None:
         self.remove([chunk_id])
@@ -162,7 +107,7 @@ class KeywordIndex:
 
     def scores(self, question: str, only: Iterable[str] | None = None) -> dict[str, float]:
         """Normalised BM25 (0..1) of every chunk sharing a term with ``question`` (or of ``only``)."""
-        qterms = set(terms(question))
+        qterms = set(self.analyzer(question))
         if not qterms or not self.entries:
             return {}
         avg = self.total_length / len(self.entries) or 1.0
@@ -201,12 +146,12 @@ class KeywordIndex:
 
 
 class KeywordFile:
-    """The keyword index of one Chroma collection, kept in a file in the store folder.
+    """The keyword index of one vector store's collection, kept in a file in its ``local_dir``.
 
     Loaded once per process and reloaded only when the file's mtime or size changed
     (another process ingested): one ``os.stat`` per query, a few microseconds. When the
-    file is missing, unreadable or holds other ids than Chroma, it is rebuilt from
-    Chroma's stored documents, which hold every chunk's text and metadata.
+    file is missing, unreadable or holds other ids than the store, it is rebuilt from the
+    store's chunks, which hold every chunk's text and place.
     """
 
     def __init__(self, folder: Path, collection: str) -> None:
@@ -215,7 +160,7 @@ class KeywordFile:
         self._index: KeywordIndex | None = None
         self._stamp: tuple[int, int] | None = None
         self.lock = threading.RLock()
-        self.rebuilds = 0  # how often it was repaired from Chroma (tests and logs read it)
+        self.rebuilds = 0  # how often it was repaired from the store (tests and logs read it)
         self.dirty = False  # changed in memory since the last save (set by rag.index.sync)
 
     def _file_stamp(self) -> tuple[int, int] | None:
@@ -225,8 +170,8 @@ class KeywordFile:
             return None
         return st.st_mtime_ns, st.st_size
 
-    def get(self, store: Any) -> KeywordIndex:
-        """The index, in step with ``store`` (a ``rag.store.Store``) as of the last load."""
+    def get(self, store: VectorStore) -> KeywordIndex:
+        """The index, in step with ``store`` as of the last load."""
         with self.lock:
             stamp = self._file_stamp()
             if self._index is None or stamp != self._stamp:
@@ -241,24 +186,22 @@ class KeywordFile:
         except FileNotFoundError:
             return KeywordIndex()
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return KeywordIndex()  # corrupt or another format: repair() rebuilds it from Chroma
+            return KeywordIndex()  # corrupt or another format: repair() rebuilds it from the store
 
-    def repair(self, store: Any) -> bool:
-        """Make the index hold exactly Chroma's chunks; save and return True when it changed."""
+    def repair(self, store: VectorStore) -> bool:
+        """Make the index hold exactly the store's chunks; save and return True when it changed."""
         with self.lock:
             ix = self._index if self._index is not None else self._read()
             self._index = ix
-            col = store.collection()
-            chroma_ids = set(col.get(include=[])["ids"]) if col is not None else set()
-            extra, missing = ix.ids() - chroma_ids, chroma_ids - ix.ids()
+            stored = chunk_ids(store)
+            extra, missing = ix.ids() - stored, stored - ix.ids()
             if not extra and not missing:
                 return False
             ix.remove(extra)
             ids = sorted(missing)
             for i in range(0, len(ids), 1000):
-                got = col.get(ids=ids[i : i + 1000], include=["documents", "metadatas"])
-                for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                    ix.add(cid, doc or "", meta)
+                for chunk, _ in store.get(ids[i : i + 1000]):
+                    ix.add(chunk)
             self.rebuilds += 1
             self.save()
             return True

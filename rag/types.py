@@ -8,7 +8,9 @@ exact passage a chunk, hit or citation refers to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,15 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk with its relevance score (cosine similarity, -1..1)."""
+    """A retrieved chunk with its retrieval score.
+
+    ``score`` is on a fixed, query-independent scale, made in one place (rag/retrieve.py)
+    and read by the refusal floors (``Settings.min_score``, ``Settings.llm_min_score``),
+    which were calibrated on it: ``dense`` gives the cosine similarity (-1..1), ``bm25``
+    the BM25 score over the best the question could reach (0..1), ``hybrid`` (default)
+    ``w * cosine + (1 - w) * bm25``. Stages after retrieval (rag/search.py) may reorder,
+    drop or narrow hits, never rewrite ``score``: a floor would silently change meaning.
+    """
 
     id: str
     source: str
@@ -77,6 +87,30 @@ class Answer:
     answerer: str = ""
     unsupported: list[str] = field(default_factory=list)  # answer sentences no passage backs
     standalone: str = ""  # the question searched for: a follow-up rewritten with its history
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """How far a sync is: sent to the ``progress`` callback before each file and once at the end."""
+
+    files_done: int
+    files_total: int
+    chunks_done: int  # chunks embedded and written by this sync so far
+    source: str  # the file about to be read (and embedded if changed); "" at the end
+
+
+Progress = Callable[[SyncProgress], None]
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What an index holds, for a status line."""
+
+    corpus: str  # the folder last synced into it (the configured corpus if never synced)
+    location: str  # the store folder, or the Chroma server's URL
+    documents: int
+    chunks: int
+    last_sync: datetime | None  # end of the last completed sync, UTC
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ import pytest
 from conftest import free_port
 from test_offline import clean_env
 
+pytestmark = pytest.mark.full  # the app in a subprocess, asked over HTTP
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,4 +1,7 @@
-"""Asking: cited answers whose quotes are the file's text, refusals, and bad questions."""
+"""Asking: cited answers whose quotes are the file's text, refusals, and bad questions.
+
+Each test runs on the in-memory store (fast tier) and on embedded Chroma (full tier).
+"""
 
 from __future__ import annotations
 
@@ -53,7 +56,11 @@ def test_bad_questions_get_clear_errors(indexed):
     assert not rag.ask("Who is Yuri Ushakov?", settings=indexed).refused
 
 
-def test_store_argument_points_at_an_index_folder(tmp_path, corpus):
+def test_store_argument_points_at_an_index_folder(tmp_path, corpus, store_kind, monkeypatch):
+    monkeypatch.setenv("RAG_VECTOR_STORE", store_kind)  # the settings come from the environment here
+    monkeypatch.setenv("RAG_ANSWERER", "extractive")  # as the other tests: not the local model
     rag.ingest(corpus, store=tmp_path / "elsewhere")
     a = rag.ask("Where could jets to defend Kiev be based?", store=tmp_path / "elsewhere")
     assert "Poland" in a.text
+    assert rag.engine(store=tmp_path / "elsewhere").store.location == (
+        str((tmp_path / "elsewhere").resolve()) if store_kind == "chroma" else "memory")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
-import bench_ingest
+import pytest
+
+from eval import bench_ingest
 
 
+@pytest.mark.full
 def test_ingest_benchmark_reports_its_fields(tmp_path):
     src = tmp_path / "bench" / "tiny" / "source_files"
     src.mkdir(parents=True)

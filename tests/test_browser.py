@@ -16,6 +16,8 @@ import pytest
 
 from test_app import serve
 
+pytestmark = pytest.mark.full  # Chromium against the app with the local model
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

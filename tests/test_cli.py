@@ -7,6 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.full  # every test runs `python -m rag` as a subprocess
+
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAG_ANSWERER": "extractive", **(env or {})}

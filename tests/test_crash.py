@@ -16,8 +16,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import rag
+from rag.chroma import EmbeddedChroma
+from rag.store import file_states
 from test_sync import expected_ids
+
+pytestmark = pytest.mark.full  # ingest processes killed on real Chroma
 
 ANIMALS = ["heron", "badger", "otter", "lynx", "marten", "stoat", "vole", "wren"]
 
@@ -44,11 +50,11 @@ def finished(proc: subprocess.Popen) -> tuple[int, str]:
     return proc.returncode, out + err
 
 
-def test_sigkill_at_any_point_then_ingest_gives_exactly_the_folder(tmp_path, embedder):
+def test_sigkill_at_any_point_then_ingest_gives_exactly_the_folder(tmp_path):
     corpus, store = tmp_path / "docs", tmp_path / "index"
     make_corpus(corpus, 200)
     s = rag.Settings.from_env(corpus=corpus, store=store, answerer="extractive")
-    want = expected_ids(corpus, s, embedder)
+    want = expected_ids(corpus, s)
 
     # 1. Killed after the third batch of vectors was computed, before it was written.
     rc, out = finished(ingest(store, corpus, "embed:3"))
@@ -83,14 +89,14 @@ def test_sigkill_at_any_point_then_ingest_gives_exactly_the_folder(tmp_path, emb
     (corpus / "r0100.txt").unlink()
     rc, out = finished(ingest(store, corpus))
     assert rc == 0, out
-    want = expected_ids(corpus, s, embedder)
+    want = expected_ids(corpus, s)
     col = rag.engine(settings=s).store.collection()
     got = col.get(include=[])["ids"]
     assert len(got) == len(set(got)) == col.count() == len(want)
     assert set(got) == want
     keyword_file = store / f"{s.collection}.bm25.json"
     assert set(json.loads(keyword_file.read_text())["chunks"]) == want
-    files = rag.engine(settings=s).store.files()
+    files = file_states(rag.engine(settings=s).store)
     assert len(files) == 200 - 3 + 1 and all(f.complete for f in files.values())
 
     again = rag.ingest(corpus, settings=s)
@@ -101,8 +107,6 @@ def test_sigkill_at_any_point_then_ingest_gives_exactly_the_folder(tmp_path, emb
 
 
 def chroma_ids(s: rag.Settings) -> set[str]:
-    """Chroma's ids as a new Store (its own client) reads them."""
-    from rag.store import Store
-
-    col = Store(s.store, s.collection).collection()
+    """Chroma's ids as a new store (its own client) reads them."""
+    col = EmbeddedChroma(s.store, s.collection, s.embed_space).collection()
     return set(col.get(include=[])["ids"]) if col is not None else set()

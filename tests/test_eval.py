@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from metrics import contains_answer, first_rank, normalize, overlaps, refusal_scores, token_f1
+from eval.metrics import contains_answer, first_rank, normalize, overlaps, refusal_scores, token_f1
 
 from conftest import ROOT, SEED
 
@@ -37,3 +37,16 @@ def test_question_set_is_well_formed():
         if r["answerable"]:
             assert r["support"] in text, r["id"]
             assert r["answers"], r["id"]
+
+
+def test_conversation_set_is_well_formed():
+    convs = [json.loads(line) for line in (ROOT / "eval" / "conversations.jsonl").read_text().splitlines() if line.strip()]
+    text = SEED.read_text()
+    assert len(convs) >= 10 and len({c["id"] for c in convs}) == len(convs)
+    for c in convs:
+        assert len(c["turns"]) >= 2, c["id"]
+        for n, t in enumerate(c["turns"]):
+            supports = [t["support"]] if isinstance(t["support"], str) else t["support"] or []
+            assert all(s in text for s in supports), (c["id"], n)
+            assert bool(t["answers"]) == t["answerable"] == bool(supports), (c["id"], n)
+            assert n == 0 or t["standalone"], (c["id"], n)  # every follow-up says what it means

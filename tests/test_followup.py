@@ -2,7 +2,8 @@
 and the real engine answering "who did he travel with?" from the conversation.
 
 The gate, carry-over and checks are pure logic (a scripted model stands in for the chat model);
-the engine tests use the real embedder, real Chroma and the real Qwen2.5-Coder-1.5B.
+the engine tests use the real embedder over the in-memory store, and (full tier) the real
+Qwen2.5-Coder-1.5B.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 import rag
-from rag.followup import carry_over, checked, is_followup, prompt, standalone, turns
+from rag.coref import carry_over, is_followup
+from rag.followup import checked, prompt, standalone, turns
 
 WITKOFF = [("Who is Witkoff?", "President Donald Trump's special envoy Steve Witkoff and son-in-law Jared Kushner "
                                "have been meeting top Ukrainian negotiator Rustem Umerov.")]
@@ -106,6 +108,11 @@ def test_history_is_quoted_as_data_in_the_rewrite_prompt():
 
 
 @pytest.fixture
+def store_kind() -> str:
+    return "memory"  # the store is not the subject here
+
+
+@pytest.fixture
 def engine(settings, corpus):
     rag.ingest(corpus, settings=settings)
     return rag.engine(settings=settings)
@@ -126,6 +133,7 @@ def test_engine_answers_a_follow_up_from_the_history_in_either_shape(engine):
     assert via_api.text == a.text and via_api.standalone == a.standalone
 
 
+@pytest.mark.full
 def test_local_model_rewrites_follow_ups(engine):
     assert engine.standalone("who did he travel with?", WITKOFF, answerer="local") == "Who did Steve Witkoff travel with?"
     history = [("Who met Putin at the Kremlin on Tuesday?",
@@ -136,12 +144,14 @@ def test_local_model_rewrites_follow_ups(engine):
 
 
 def test_docstring_examples():
+    """The follow-up modules' worked examples (also run by --doctest-modules; here their number is checked too)."""
     import doctest
 
+    import rag.coref
     import rag.followup
 
-    result = doctest.testmod(rag.followup)
-    assert result.attempted > 10 and result.failed == 0
+    results = [doctest.testmod(m) for m in (rag.followup, rag.coref)]
+    assert sum(r.attempted for r in results) > 10 and sum(r.failed for r in results) == 0
 
 
 def test_conversation_set_is_well_formed():

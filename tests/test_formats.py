@@ -1,7 +1,8 @@
-"""Every format ingested into real Chroma and cited at checked offsets; bad files skipped with reasons.
+"""Every format ingested and cited at checked offsets; bad files skipped with reasons.
 
 One corpus holds a file of each format plus every kind of bad file; it is ingested once
-for the module (real MiniLM, real Chroma) and each test asks about it or reads its report.
+per store for the module (real MiniLM; the in-memory store in the fast tier, embedded Chroma
+in the full tier) and each test asks about it or reads its report.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import pytest
 import rag
 from rag.chunk import chunk_document
 from rag.cite import verify
+from rag.embed import token_offsets
 from rag.load import SkipFile, load_document, parse_document, walk
 
-from conftest import seed_folder
+from conftest import STORE_KINDS, seed_folder
 
 
 def make_pdf(pages: list[list[str] | None]) -> bytes:
@@ -79,8 +81,8 @@ def make_docx() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    """(settings, corpus, report): every format and every kind of bad file, ingested once."""
+def folder(tmp_path_factory):
+    """The corpus: a file of every format and every kind of bad file."""
     root = tmp_path_factory.mktemp("formats")
     c = seed_folder(root)
     (c / "reports").mkdir()
@@ -102,8 +104,15 @@ def library(tmp_path_factory):
     os.symlink("b.txt", c / "a.txt")
     os.symlink("a.txt", c / "b.txt")
     os.symlink(c, c / "loop", target_is_directory=True)
-    settings = rag.Settings.from_env(corpus=c, store=root / "index", answerer="extractive")
-    return settings, c, rag.ingest(c, settings=settings)
+    return c
+
+
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def library(request, folder):
+    """(settings, corpus, report): the corpus ingested once per store."""
+    settings = rag.Settings.from_env(corpus=folder, store=folder.parent / f"index-{request.param}", answerer="extractive",
+                                     vector_store=request.param)
+    return settings, folder, rag.ingest(folder, settings=settings)
 
 
 @pytest.mark.parametrize("question, source, page, words", [
@@ -126,9 +135,8 @@ def test_each_format_is_answered_and_cited(library, question, source, page, word
     assert doc.text[hit.start : hit.end] == hit.text and hit.page == page
 
 
-def test_html_keeps_visible_text_only(library):
-    _, corpus, _ = library
-    text = load_document(corpus / "museum.html", "museum.html", 10**9).text
+def test_html_keeps_visible_text_only(folder):
+    text = load_document(folder / "museum.html", "museum.html", 10**9).text
     assert text.startswith("Museum visitor guide\n")
     assert "The museum opens at 9 am and closes at 5 pm on weekdays." in text  # &nbsp; and a source line break: spaces
     assert "Saturday | 11 am" in text and "Home · Tickets" in text
@@ -138,11 +146,10 @@ def test_html_keeps_visible_text_only(library):
     assert parse_document("s.html", ".html", snippet).text == "one\ntwo\nthree\n\nend"
 
 
-def test_docx_reads_paragraphs_and_tables_in_order_merged_and_nested_cells_once(library):
+def test_docx_reads_paragraphs_and_tables_in_order_merged_and_nested_cells_once(folder):
     import docx
 
-    _, corpus, _ = library
-    assert load_document(corpus / "handbook.docx", "handbook.docx", 10**9).text == (
+    assert load_document(folder / "handbook.docx", "handbook.docx", 10**9).text == (
         "Staff handbook\nEmployees may work from home on Fridays with their manager's approval.\n"
         "Annual leave | 25 days\nParental leave | 26 weeks at full pay\nExpense claims are reimbursed within 14 days."
     )
@@ -163,18 +170,18 @@ def test_html_is_decoded_with_its_declared_charset():
     assert (doc.text, doc.note) == ("案内\n\n開館は九時です。", "")
 
 
-def test_pdf_chunks_stay_on_their_page_and_csv_chunks_hold_whole_rows(library, embedder):
-    _, corpus, _ = library
+def test_pdf_chunks_stay_on_their_page_and_csv_chunks_hold_whole_rows(folder):
+    corpus = folder
     pdf = load_document(corpus / "reports/guide.pdf", "reports/guide.pdf", 10**9)
     assert len(pdf.pages) == 2
-    for c in chunk_document(pdf, embedder.token_offsets, 128, 32):
+    for c in chunk_document(pdf, token_offsets, 128, 32):
         start = pdf.pages[c.page - 1]
         end = pdf.pages[c.page] if c.page < len(pdf.pages) else len(pdf.text)
         assert start <= c.start < c.end <= end
     csv_doc = load_document(corpus / "fruit.csv", "fruit.csv", 10**9)
     lines = csv_doc.text.split("\n")
     assert len(lines) == len(FRUITS) + 1 and lines[0] == "fruit: apples; price_eur: 1.00; origin: Italy; notes: picked in summer"
-    chunks = chunk_document(csv_doc, embedder.token_offsets, 64, 16)
+    chunks = chunk_document(csv_doc, token_offsets, 64, 16)
     assert len(chunks) > 2
     for c in chunks:
         assert c.start in csv_doc.rows and (c.end == len(csv_doc.text) or csv_doc.text[c.end] == "\n")
@@ -237,11 +244,10 @@ def test_the_rest_still_ingests(library):
     assert "loop" in dict(report.skipped)  # a link to a folder: listed, not followed
 
 
-def test_a_link_to_a_folder_is_not_followed_and_says_so(library):
-    _, corpus, _ = library
-    assert [s for _, s in walk(corpus) if s.startswith("loop")] == ["loop"]
+def test_a_link_to_a_folder_is_not_followed_and_says_so(folder):
+    assert [s for _, s in walk(folder) if s.startswith("loop")] == ["loop"]
     with pytest.raises(SkipFile, match="a link to a folder"):
-        load_document(corpus / "loop", "loop", 10**9)
+        load_document(folder / "loop", "loop", 10**9)
 
 
 def test_encrypted_pdf_is_skipped_with_a_reason(tmp_path):
@@ -260,7 +266,7 @@ def _written(writer) -> bytes:  # noqa: ANN001
     return buf.getvalue()
 
 
-def test_a_file_vanishing_mid_ingest_is_skipped_and_the_rest_ingests(tmp_path):
+def test_a_file_vanishing_mid_ingest_is_skipped_and_the_rest_ingests(tmp_path, store_kind):
     corpus = tmp_path / "docs"
     corpus.mkdir()
     (corpus / "gone.txt").write_text("This note is deleted after the folder was listed.")
@@ -270,7 +276,7 @@ def test_a_file_vanishing_mid_ingest_is_skipped_and_the_rest_ingests(tmp_path):
         if p.source == "gone.txt":
             (corpus / p.source).unlink()
 
-    settings = rag.Settings.from_env(corpus=corpus, store=tmp_path / "index", answerer="extractive")
+    settings = rag.Settings.from_env(corpus=corpus, store=tmp_path / "index", answerer="extractive", vector_store=store_kind)
     report = rag.ingest(corpus, settings=settings, progress=delete_when_its_turn_comes)
     assert dict(report.skipped) == {"gone.txt": "vanished while being read (deleted or moved during ingest)"}
     assert report.added == ["kept.md"]

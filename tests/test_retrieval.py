@@ -1,22 +1,28 @@
-"""Retrieval: the keyword index stays in step with Chroma; hybrid beats each side on what it misses.
+"""Retrieval: the keyword index stays in step with the vector store; hybrid beats each side on what it misses.
 
-Real model, real Chroma, real keyword file in tmp_path; ~15 s.
+Real model, real keyword file in tmp_path; each test on the in-memory store (fast tier) and
+on embedded Chroma (full tier).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 import rag
 from rag.api import Engine
-from rag.keyword import KeywordFile, KeywordIndex, terms
-from rag.retrieve import RETRIEVERS, make_retriever
+from rag.backends import RETRIEVERS
+from rag.keyword import KeywordFile, KeywordIndex
+from rag.retrieve import make_retriever
+from rag.store import chunk_ids
+from rag.text import terms
 
 
 def chroma_ids(engine: Engine) -> set[str]:
-    return set(engine.store.collection().get()["ids"])
+    """The ids the vector store holds (the name is from when Chroma was the only store)."""
+    return chunk_ids(engine.store)
 
 
 def on_disk(engine: Engine) -> KeywordIndex:
@@ -24,7 +30,7 @@ def on_disk(engine: Engine) -> KeywordIndex:
     return KeywordFile(engine.settings.store, engine.settings.collection).get(engine.store)
 
 
-def test_keyword_index_follows_chroma_on_add_update_delete(settings, corpus):
+def test_keyword_index_follows_the_store_on_add_update_delete(settings, corpus):
     engine = rag.engine(settings=settings)
     rag.ingest(corpus, settings=settings)
     assert engine.keywords.path.parent == settings.store and settings.collection in engine.keywords.path.name
@@ -44,23 +50,23 @@ def test_keyword_index_follows_chroma_on_add_update_delete(settings, corpus):
     assert ix.ids() == chroma_ids(engine)
     assert {e.source for e in ix.entries.values()} == {"article.txt", "new.md"}
     assert "pumpkins" not in ix.postings and "solberg" in ix.postings
-    bm25 = make_retriever("bm25", engine.store, engine.embedder, engine.keywords, 0.5, 20)
+    bm25 = make_retriever(engine.store, engine.embedder, engine.keywords, replace(settings, retriever="bm25"))
     assert bm25.retrieve("harbour master", 3)[0].source == "new.md"
 
 
-def test_missing_corrupt_or_stale_keyword_index_is_rebuilt_from_chroma(settings, corpus, monkeypatch):
+def test_missing_corrupt_or_stale_keyword_index_is_rebuilt_from_the_store(settings, corpus, monkeypatch):
     engine = rag.engine(settings=settings)
     rag.ingest(corpus, settings=settings)
     path, want = engine.keywords.path, chroma_ids(engine)
 
-    path.unlink()  # missing: the next query rebuilds it from Chroma's stored texts
+    path.unlink()  # missing: the next query rebuilds it from the store's texts
     assert on_disk(engine).ids() == want and path.exists()
     path.write_text("{not json")  # corrupt
     fresh = KeywordFile(settings.store, settings.collection)
     assert fresh.get(engine.store).ids() == want and fresh.rebuilds == 1
     assert json.loads(path.read_text())["collection"] == settings.collection
 
-    # a crash after Chroma was written but before the keyword file was saved
+    # a crash after the store was written but before the keyword file was saved
     monkeypatch.setattr(KeywordFile, "save", lambda self: (_ for _ in ()).throw(KeyboardInterrupt("crash")))
     (corpus / "late.txt").write_text("Quarterly figures were filed by Okonkwo on Friday.\n")
     with pytest.raises(KeyboardInterrupt):
@@ -101,12 +107,13 @@ def mixed(settings, corpus):
         (corpus / name).write_text(text)
     (corpus / "letters.txt").write_text("Box 58213: grandmother's letters from Lisbon, tied with blue ribbon.\n")
     rag.ingest(corpus, settings=settings)
-    return {name: make_retriever(name, *_parts(settings)) for name in RETRIEVERS}
+    return {name: make_retriever(*_parts(settings, name)) for name in RETRIEVERS}
 
 
-def _parts(settings):
+def _parts(settings, retriever: str):
+    """The engine's store, embedder and keyword file, and the settings naming ``retriever``."""
     e = rag.engine(settings=settings)
-    return e.store, e.embedder, e.keywords, settings.hybrid_weight, settings.candidates
+    return e.store, e.embedder, e.keywords, replace(settings, retriever=retriever)
 
 
 def test_hybrid_finds_a_rare_number_that_dense_misses(mixed, settings):
@@ -134,7 +141,7 @@ def test_hits_are_best_first_on_a_known_scale(mixed):
 
 def test_unknown_retriever_names_the_valid_ones(settings):
     with pytest.raises(rag.SettingsError, match="hybrid, dense, bm25"):
-        make_retriever("sparse", *_parts(settings))
+        make_retriever(*_parts(settings, "sparse"))
     with pytest.raises(rag.SettingsError, match="hybrid_weight"):
         rag.Settings.from_env(hybrid_weight=1.5)
     assert rag.Settings().retriever == "hybrid"

@@ -17,6 +17,8 @@ import pytest
 import rag
 from conftest import free_port
 
+pytestmark = pytest.mark.full  # a `chroma run` server and CLI subprocesses
+
 
 @contextmanager
 def serve(folder: Path, log: Path) -> Iterator[str]:

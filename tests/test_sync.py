@@ -1,5 +1,9 @@
-"""Incremental sync against real Chroma and the real keyword file: what is embedded, what is left,
-progress, status, the ingest lock, and a long-running engine seeing another process's ingest."""
+"""Incremental sync against the vector store and the real keyword file: what is embedded, what is
+left, progress, status, the ingest lock, and a long-running engine seeing another process's ingest.
+
+The in-process tests run on the in-memory store (fast tier) and on embedded Chroma (full tier);
+the ones that start a second process need a store on disk: Chroma, full tier.
+"""
 
 from __future__ import annotations
 
@@ -13,33 +17,43 @@ import pytest
 
 import rag
 from rag.chunk import chunk_document
-from rag.index import SyncProgress, ingest_lock
+from rag.embed import token_offsets
+from rag.index import ingest_lock
 from rag.load import load_document, walk
+from rag.retrieve import DenseRetriever
+from rag.store import file_states
+from rag.types import SyncProgress
 
 
-def expected_chunks(corpus, settings, embedder, only: set[str] | None = None) -> list:
+
+def chroma_only(test):
+    """A test with a second process: it needs a store on disk that both open, embedded Chroma (full tier)."""
+    return pytest.mark.full(pytest.mark.parametrize("store_kind", ["chroma"])(test))
+
+
+def expected_chunks(corpus, settings, only: set[str] | None = None) -> list:
     """The chunks the folder (or the files ``only``) should produce, computed independently of sync()."""
     out = []
     for path, source in walk(corpus):
         if path.suffix.lower() in settings.extensions and (only is None or source in only):
             doc = load_document(path, source, 10**9)
-            out += chunk_document(doc, embedder.token_offsets, settings.chunk_tokens, settings.chunk_overlap)
+            out += chunk_document(doc, token_offsets, settings.chunk_tokens, settings.chunk_overlap)
     return out
 
 
-def expected_ids(corpus, settings, embedder) -> set[str]:
-    return {c.id for c in expected_chunks(corpus, settings, embedder)}
+def expected_ids(corpus, settings) -> set[str]:
+    return {c.id for c in expected_chunks(corpus, settings)}
 
 
 def bm25_ids(engine) -> set[str]:
     return set(json.loads(engine.keywords.path.read_text())["chunks"])
 
 
-def test_only_new_and_changed_files_are_embedded_and_deleted_ones_leave_nothing(settings, corpus, embedder, monkeypatch):
+def test_only_new_and_changed_files_are_embedded_and_deleted_ones_leave_nothing(settings, corpus, monkeypatch):
     (corpus / "old.txt").write_text("The lighthouse keeper retired in 1987. Nobody replaced him.\n")
     rag.ingest(corpus, settings=settings)
     engine = rag.engine(settings=settings)
-    old_ids = engine.store.files()["old.txt"].ids
+    old_ids = file_states(engine.store)["old.txt"].ids
 
     (corpus / "notes" / "garden.md").write_text("# Garden notes\n\nThe courgettes failed in the drought of July.\n")
     (corpus / "new.md").write_text("The new well was dug forty metres deep.\n")
@@ -53,9 +67,9 @@ def test_only_new_and_changed_files_are_embedded_and_deleted_ones_leave_nothing(
     assert (report.added, report.updated, report.removed, report.unchanged) == (
         ["new.md"], ["notes/garden.md"], ["old.txt"], ["article.txt"])
     assert "unsupported" in dict(report.skipped)["photo.png"]
-    assert sorted(embedded) == sorted(c.text for c in expected_chunks(corpus, settings, embedder, {"new.md", "notes/garden.md"}))
-    want = expected_ids(corpus, settings, embedder)
-    got = engine.store.collection().get()["ids"]
+    assert sorted(embedded) == sorted(c.text for c in expected_chunks(corpus, settings, {"new.md", "notes/garden.md"}))
+    want = expected_ids(corpus, settings)
+    got = [r.chunk.id for r in engine.store.records()]
     assert len(got) == len(set(got)) and set(got) == want and not old_ids & set(got)
     assert bm25_ids(engine) == want
     assert "forty metres" in rag.ask("How deep was the new well dug?", settings=settings).text
@@ -73,7 +87,7 @@ def test_status_says_what_the_index_holds_and_when_it_was_synced(settings, corpu
     engine = rag.engine(settings=settings)
     before = engine.status()
     assert (before.documents, before.chunks, before.last_sync) == (0, 0, None)
-    assert before.location == str(settings.store)
+    assert before.location == (str(settings.store) if settings.vector_store == "chroma" else "memory")
     report = rag.ingest(corpus, settings=settings)
     st = engine.status()
     assert (st.documents, st.chunks, st.corpus) == (2, report.chunks_total, str(corpus.resolve()))
@@ -85,6 +99,7 @@ def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True, text=True, timeout=600, env=env)
 
 
+@chroma_only
 def test_a_second_ingest_on_the_same_store_is_refused_with_a_clear_message(settings, corpus):
     engine = rag.engine(settings=settings)
     with ingest_lock(engine.store):  # this process is ingesting; another one starts
@@ -97,6 +112,7 @@ def test_a_second_ingest_on_the_same_store_is_refused_with_a_clear_message(setti
     assert out.returncode == 0 and "2 added" in out.stdout, out.stderr
 
 
+@chroma_only
 def test_a_running_engine_sees_what_another_process_ingested(settings, corpus):
     """Like the app: one engine answers; the CLI ingests a new file; the engine's next answer uses it."""
     rag.ingest(corpus, settings=settings)
@@ -107,5 +123,5 @@ def test_a_running_engine_sees_what_another_process_ingested(settings, corpus):
     assert out.returncode == 0 and "1 added" in out.stdout, out.stderr
     answer = engine.ask("How many beehives stand on the roof?")
     assert not answer.refused and answer.citations[0].source == "bees.txt"
-    hits = engine.retriever.dense.retrieve("beehives on the roof of the town hall", 1)  # the vectors, not only BM25
+    hits = DenseRetriever(engine.store, engine.embedder).retrieve("beehives on the roof of the town hall", 1)  # the vectors, not only BM25
     assert hits[0].source == "bees.txt"

@@ -1,0 +1,100 @@
+"""PDF: the text layer, page by page, with each page's start offset, cleaned for reading.
+
+pypdf (pure Python) gives every printed line on its own line, with running headers,
+footers and page numbers on every page. Joining wrapped lines and dropping what repeats at
+the page edges lifted hybrid hit@1 / MRR@10 on history_of_alexnet (a 39-page paper) from
+0.744 / 0.813 to 0.769 / 0.822. Chunks never cross a page, so citations carry the page.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections import Counter
+
+from .formats import Extracted, SkipFile, joined, short
+
+
+def read_pdf(data: bytes) -> Extracted:
+    """The text layer, page by page: pages joined by a blank line, each page's start kept."""
+    import pypdf
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # it warns on every odd but readable file
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise SkipFile("encrypted PDF: it needs a password; save an unprotected copy to ingest it")
+        raw, failed = [], 0
+        for page in reader.pages:
+            try:
+                raw.append(page.extract_text() or "")
+            except Exception:  # one damaged page: index the others, and say so
+                raw.append("")
+                failed += 1
+    except SkipFile:
+        raise
+    except pypdf.errors.FileNotDecryptedError:
+        raise SkipFile("encrypted PDF: it needs a password; save an unprotected copy to ingest it") from None
+    except pypdf.errors.DependencyError:
+        raise SkipFile("encrypted PDF (AES): save an unprotected copy to ingest it") from None
+    except Exception as e:  # pypdf raises many types on broken files; any of them means "can't read"
+        raise SkipFile(f"not a readable PDF ({short(e)}); check the file opens in a PDF viewer") from None
+    if not raw:
+        raise SkipFile("PDF has no pages")
+    if failed == len(raw):
+        raise SkipFile("not a readable PDF (no page could be read); check the file opens in a PDF viewer")
+    running = running_lines(raw)
+    pages = [reflow(_drop_running(p, running)) for p in raw]
+    if not any(pages):
+        raise SkipFile(f"scanned PDF: no text layer on its {len(pages)} page(s) (run OCR first, e.g. ocrmypdf)")
+    text, starts = joined(pages, "\n\n")
+    blank = sum(1 for p in pages if not p) - failed
+    notes = [f"{failed} of {len(pages)} pages could not be read (damaged)"] if failed else []
+    notes += [f"{blank} of {len(pages)} pages have no text layer (scanned?); run OCR to index them"] if blank else []
+    return Extracted(text, "; ".join(notes), pages=starts)
+
+
+def _key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split()))  # page numbers differ from page to page
+
+
+def _edges(lines: list[str]) -> list[int]:
+    """Indexes of the first two and last two non-blank lines: where headers and footers sit."""
+    full = [i for i, line in enumerate(lines) if line.strip()]
+    return sorted(set(full[:2] + full[-2:]))
+
+
+def running_lines(pages: list[str]) -> set[str]:
+    """Header and footer lines (digits ignored) at a page edge on at least half of 3+ pages.
+
+    >>> pages = [f"ACME report\\n{n}\\n{fruit} grow here.\\nMore on {fruit}." for n, fruit in enumerate(["Figs", "Kiwis", "Limes"])]
+    >>> sorted(running_lines(pages))
+    ['#', 'ACME report']
+    """
+    if len(pages) < 3:
+        return set()
+    seen: Counter[str] = Counter()
+    for page in pages:
+        lines = page.split("\n")
+        seen.update({_key(lines[i]) for i in _edges(lines)})
+    return {k for k, n in seen.items() if n * 2 >= len(pages) and k}
+
+
+def _drop_running(page: str, running: set[str]) -> str:
+    lines = page.split("\n")
+    drop = {i for i in _edges(lines) if _key(lines[i]) in running}
+    return "\n".join(line for i, line in enumerate(lines) if i not in drop)
+
+
+def reflow(text: str) -> str:
+    """Join a PDF page's wrapped lines: one line break is a space, two or more end a paragraph.
+
+    pypdf returns every printed line on its own line, so without this each line fragment
+    would be a "sentence" to the chunker and the answerer would quote half sentences.
+
+    >>> reflow("A key diff-\\nerence is in how \\nfeatures are built. \\n \\nB. Next")
+    'A key diff-erence is in how features are built.\\n\\nB. Next'
+    """
+    text = re.sub(r"(\w)-[ \t]*\n\s*(?=[a-z])", r"\1-", text)  # a word broken at a line end stays one word
+    return re.sub(r"\s+", lambda m: "\n\n" if m.group().count("\n") > 1 else " ", text).strip()
