@@ -116,9 +116,47 @@ def is_followup(question: str, history: Sequence[Turn]) -> bool:
     if not history:
         return False
     q = question.strip()
-    if anaphors(q) or _LEAD.match(q):
+    if anaphors(q) or _LEAD.match(q) or fragment(q):
         return True
     return not content_words(q) or (_bare_name(q) is not None)
+
+
+_PREP = {"on", "in", "at", "for", "since", "until", "by", "from", "with", "to", "during", "after", "before"}
+_MEASURE = {"long", "many", "much", "often", "far", "old", "soon", "big", "large", "high"}
+
+
+def fragment(question: str) -> bool:
+    """True for a question with no verb of its own that asks more about the previous one.
+
+    >>> [fragment(q) for q in ("On which day?", "For how many hours?", "How long?", "Which hotel?", "When exactly?")]
+    [True, True, True, True, True]
+    >>> [fragment(q) for q in ("Who met Putin?", "What happened?", "Which hotel are they staying at?", "How is he?")]
+    [False, False, False, False]
+    """
+    words = re.findall(r"[a-z']+", question.lower())
+    if words and words[0] in _PREP:
+        words = words[1:]
+    if not words or len(words) > 4 or any(w in AUX for w in words):
+        return False
+    wh, rest = words[0], words[1:]
+    if wh == "how":
+        return bool(rest) and rest[0] in _MEASURE
+    if wh in ("which", "what", "whose"):
+        return 0 < len(rest) <= 2 and not any(w.endswith(("ed", "ing")) for w in rest)
+    return wh in ("when", "where", "why") and all(w in ("exactly", "then", "else", "not") for w in rest)
+
+
+def _splice(question: str, prev_q: str) -> str | None:
+    """A fragment put in place of the previous question's question word ("On which day" + "did X meet Y?").
+
+    >>> _splice("On which day?", "Who did Witkoff and Kushner meet at the Kremlin?")
+    'On which day did Witkoff and Kushner meet at the Kremlin?'
+    """
+    words = prev_q.split()
+    for i, w in enumerate(words[:5]):
+        if i and w.lower() in AUX and any(x.lower() in WH for x in words[:i]):
+            return f"{question.strip().rstrip('?. ')} {' '.join(words[i:])}"
+    return None
 
 
 def _bare_name(question: str) -> str | None:
@@ -165,6 +203,8 @@ def _resolve(question: str, history: Sequence[Turn]) -> str:
         return f"{prev_q.rstrip('?. ')}: {new}?"
     if lead and rest.strip():  # "And on which day?": the rest, with the previous question's key words
         question = rest[0].upper() + rest[1:]
+    if fragment(question) and (spliced := _splice(question, prev_q)):  # "On which day?" after "Who did X meet?"
+        return spliced
     # "Why?" / "When was that?": the previous question with the new question word.
     if not content_words(question) and not names(question):
         wh = next((w for w in re.findall(r"[a-z]+", question.lower()) if w in WH), None)
