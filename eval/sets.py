@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
     from rag.api import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = ROOT.parent / "shared" / "benchmarks"
+# The public sets sit beside the project (../shared/benchmarks); RAG_BENCH_DIR points elsewhere (a worktree, CI).
+BENCH_DIR = Path(os.environ.get("RAG_BENCH_DIR") or ROOT.parent / "shared" / "benchmarks")
 SEEDS = ROOT / "seeds"
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
 CONVERSATIONS = ROOT / "eval" / "conversations.jsonl"
