@@ -167,13 +167,14 @@ class ChromaStore:
         return [hit(from_meta(cid, doc or "", meta).chunk, 1.0 - dist)
                 for cid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], sha256: Mapping[str, str]) -> None:
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], sha256: Mapping[str, str],
+               totals: Mapping[str, int] | None = None) -> None:
         """Upsert, not add: a chunk whose id survives an edit elsewhere in the file gets the file's new
         hash and chunk count, so the file reads as complete afterwards."""
         from .llama import node_metadata
 
         col = self.collection(create=True)
-        n_chunks = Counter(c.source for c in chunks)
+        n_chunks = {**Counter(c.source for c in chunks), **(totals or {})}
         for i in range(0, len(chunks), _BATCH):
             part = list(zip(chunks[i : i + _BATCH], vectors[i : i + _BATCH], strict=True))
             col.upsert(
