@@ -38,7 +38,8 @@ from pathlib import Path
 
 from .chunk import chunk_document
 from .embed import Embedder, token_offsets
-from .errors import CorpusError, IngestBusyError, StoreError, disk_full, full_disk
+from .errors import CorpusError, IngestBusyError, StoreError
+from .faults import disk_full, full_disk
 from .keyword import KeywordFile
 from .load import SkipFile, boundary, budget, parse_document, read_file, walk
 from .settings import Settings
