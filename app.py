@@ -123,18 +123,24 @@ def build(settings: rag.Settings, read_only: bool = False) -> gr.Blocks:
     def forget(request: gr.Request) -> None:
         stops.pop(request.session_hash or "", None)
 
+    def status_line() -> str:
+        try:
+            return index_status(engine)
+        except rag.RagError as e:  # a damaged index or a lost server: the status line says so
+            return f"⚠️ {md_escape(str(e))}"
+
     def resync():
-        yield from _sync_stream(lambda log: (log, gr.update()), lambda log: (log, index_status(engine)))
+        yield from _sync_stream(lambda log: (log, gr.update()), lambda log: (log, status_line()))
 
     def add_files(files: list | None):
         uploads = [(Path(f).name, Path(f)) for f in files or []]
         saved = save_uploads(Path(settings.corpus), uploads, settings.extensions, int(settings.max_file_mb * 1e6))
         head = md_escape(saved.summary())
         if not saved.saved:
-            yield head, index_status(engine), None
+            yield head, status_line(), None
             return
         yield from _sync_stream(lambda log: (f"{head}\n\n{log}", gr.update(), gr.update()),
-                                lambda log: (f"{head}\n\n{log}", index_status(engine), None))
+                                lambda log: (f"{head}\n\n{log}", status_line(), None))
 
     def _sync_stream(running, finished):
         """Sync in a worker thread; yield ``running(line)`` twice a second (waiting for another sync, then
@@ -220,7 +226,7 @@ def build(settings: rag.Settings, read_only: bool = False) -> gr.Blocks:
                            api_name="resync")
             upload.upload(add_files, [upload], [sync_log, status, upload], concurrency_id="ingest",
                           concurrency_limit=4, api_name="upload")
-        demo.load(lambda: index_status(engine), None, status, api_name=False)
+        demo.load(status_line, None, status, api_name=False)
     return demo
 
 

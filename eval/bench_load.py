@@ -122,8 +122,10 @@ def chat(url: str, person: str, questions: int, start: threading.Barrier, timeou
         mixed = len(shown) != 2 or shown[0] != q
         if n and searched and (person not in searched[1] or any(p in searched[1] for p in others)):
             mixed = True
+        by = re.search(r"answered by: ([^<·]*)", text)
         rec.update(outcome="error" if text.startswith("⚠️") else "mixed" if mixed else "answered",
-                   searched=searched[1] if searched else "", detail=text[:200] if text.startswith("⚠️") else "")
+                   searched=searched[1] if searched else "", detail=text[:200] if text.startswith("⚠️") else "",
+                   by=by[1].strip() if by else "")
         out.append(rec)
     return out
 
@@ -163,6 +165,7 @@ def markdown(res: dict, answerer: str, queue: int) -> str:
     lines = [f"# Load: concurrent chats over HTTP ({answerer}, queue {queue})", "",
              *table(["answerer", "chats", "q/chat", "asked", "answered", "queue full", "errors", "mixed",
                      "p50 s", "p95 s", "max s", "answered/s"], rows), "",
+             f"Answered by: {', '.join(sorted({r['by'] for r in res['records'] if r.get('by')})) or '-'}. "
              f"{res['followups_checked']} follow-ups were rewritten and checked against their own chat's person. "
              f"Wall time {res['wall_s']} s on {os.cpu_count()} cores (shared).", ""]
     lines += [f"- {r['outcome']}: {r['person']} / {r['question']}: {r.get('detail') or r.get('searched')}" for r in bad]

@@ -22,6 +22,9 @@ from urllib.parse import urlsplit
 
 from .errors import RagError, StoreError
 
+# Below this much free space where the index lives, a store error is taken for a full disk.
+LOW_DISK_MB = 64
+
 # Words of SQLite and Chroma's Rust core for a store it cannot read (seen in its RuntimeErrors too).
 _DAMAGE = re.compile(r"malformed|not a database|no such table|disk i/o error|database is locked|readonly database|"
                      r"error returned from database|hnsw|segment", re.IGNORECASE)
@@ -90,8 +93,20 @@ def damaged_index(path: Path, e: Exception) -> str | None:
 
     if not isinstance(e, (ChromaError, sqlite3.Error, PermissionError)) and not _DAMAGE.search(str(e)):
         return None
+    free = _free_mb(path)
+    if free is not None and free < LOW_DISK_MB:  # Chroma reports a full disk in other words, e.g. "compaction"
+        return full_disk(str(path), RuntimeError(f"{first_line(e)}; {free:.1f} MB free"))
     return (f"The index at {path} cannot be read, it may be damaged ({first_line(e)}): stop the app and any "
             "ingest, move that folder away (or delete it) and run ingest again to rebuild it from the documents.")
+
+
+def _free_mb(path: Path) -> float | None:
+    import shutil
+
+    try:
+        return shutil.disk_usage(path if Path(path).exists() else Path(path).parent).free / 1e6
+    except OSError:
+        return None
 
 
 def lost_server(url: str, e: Exception) -> str | None:
