@@ -22,7 +22,7 @@ from pathlib import Path
 import rag  # first: it sets the offline environment (no telemetry, no hub) before gradio loads
 
 import gradio as gr  # noqa: E402,I001  at module level: the handlers' `gr.Request` annotations resolve here
-from rag.api import check_question
+from rag.api import check_question, clean_text
 from rag.access import login_for
 from rag.present import EMPTY_SOURCES, answer_markdown, index_status, md_escape, searched_note, sources_html, sync_line
 from rag.types import Answer, SyncProgress
@@ -61,6 +61,17 @@ COPY_JS = """() => { const m = [...document.querySelectorAll('#chat .message.bot
   if (m) navigator.clipboard.writeText(m.innerText.trim()); }"""
 
 
+def _clean(value: object) -> object:
+    """Strings from the browser as UTF-8 can carry them: a lone surrogate echoed back would break the reply stream."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
 def build(settings: rag.Settings, read_only: bool = False) -> gr.Blocks:
     """The UI over ``settings``' index; ``read_only``: no upload and no Re-sync, in the page or the API."""
     engine = rag.engine(settings=settings)
@@ -72,7 +83,7 @@ def build(settings: rag.Settings, read_only: bool = False) -> gr.Blocks:
         """Stream one turn: the best passage at once, then the model's words, then the checked answer."""
         stop = stops.setdefault(request.session_hash or "", threading.Event())
         stop.clear()
-        chat = list(chat or []) + [{"role": "user", "content": md_escape(str(message or ""))}]
+        chat = _clean(list(chat or [])) + [{"role": "user", "content": md_escape(clean_text(str(message or "")))}]
         turn = len(answers)
         busy = (gr.update(visible=False), gr.update(visible=True, value="Stop", interactive=True), gr.update(interactive=False))
         idle = (gr.update(visible=True), gr.update(visible=False), gr.update(interactive=True))

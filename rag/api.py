@@ -168,7 +168,7 @@ def check_question(question: object, limit: int) -> str:
     >>> check_question("  Who is " + chr(0xD83D) + " Witkoff?" + chr(0) + " ", 100)
     'Who is  Witkoff?'
     """
-    text = _UNSAYABLE.sub("", str(question or "")).strip()
+    text = clean_text(str(question or "")).strip()
     if not text:
         raise QuestionError("The question is empty. Type a question about your documents.")
     if len(text) > limit:
@@ -180,6 +180,11 @@ def check_question(question: object, limit: int) -> str:
 
 
 _UNSAYABLE = re.compile(r"[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without lone surrogates and control characters (tab and newline kept): what JSON and UTF-8 can carry."""
+    return _UNSAYABLE.sub("", text)
 
 
 _engines: dict[Settings, Engine] = {}

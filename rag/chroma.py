@@ -231,8 +231,9 @@ class EmbeddedChroma(ChromaStore):
         try:
             return chromadb.PersistentClient(path=str(self.path), settings=_settings())
         except Exception as e:
-            raise StoreError(f"Cannot open the index at {self.path} ({first_line(e)}). Check the folder is writable, "
-                             "or delete it to rebuild.") from None
+            damaged = None if isinstance(e, PermissionError) else damaged_index(self.path, e)
+            raise StoreError(damaged or f"Cannot open the index at {self.path} ({first_line(e)}): check the folder is "
+                             "writable, or move it away to rebuild the index.") from None
 
     def _fault(self, e: Exception) -> str | None:
         return damaged_index(self.path, e)
