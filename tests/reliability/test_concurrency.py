@@ -29,3 +29,11 @@ def test_concurrent_chats_over_http_have_no_errors_and_no_mixed_histories(tmp_pa
     assert not bad, bad[:5]
     assert res["answered"] == CHATS * QUESTIONS
     assert res["followups_checked"] >= CHATS * (QUESTIONS - 1) // 2  # most follow-ups were rewritten, each checked
+
+
+def test_bench_load_writes_its_report(tmp_path):
+    from eval.bench_load import main
+
+    assert main(["--chats", "3", "--questions", "2", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "load-extractive.md").read_text()
+    assert "| extractive | 3 | 2 | 6 | 6 | 0 | 0 | 0 |" in md and "Answered by: extractive" in md
