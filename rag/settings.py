@@ -106,8 +106,9 @@ class Settings:
     (a zip bomb .docx, a huge CSV) stops early. Over it, the file is skipped with the reason."""
 
     max_file_chunks: int = 5_000
-    """Most chunks one file may give (~2 M characters at 128 word-pieces; ~5-15 minutes of embedding on
-    2 cores). Over it, the file is skipped with the reason, never half-indexed."""
+    """Most chunks one file may give (~2 M characters at 128 word-pieces; ~2 minutes of embedding at the
+    43 chunks/s of eval/results/ingest-bench.md, several on busy cores). Over it, the file is skipped with
+    the reason, never half-indexed."""
 
     parse_seconds: float = 60.0
     """Longest time reading one file's text may take (checked between pages, paragraphs, rows); then it is skipped."""
