@@ -1,8 +1,9 @@
 """The web UI: a chat over your documents, each answer with numbered, clickable, highlighted citations.
 
-    python app.py [--corpus FOLDER] [--store FOLDER] [--port 7860] [--host 127.0.0.1]
+    python app.py [--corpus FOLDER] [--store FOLDER] [--port 7860] [--host 127.0.0.1] [--read-only] [--no-auth]
 
-Binds 127.0.0.1 unless told otherwise; no share link, no analytics. At start it syncs
+Binds 127.0.0.1 unless told otherwise; no share link, no analytics. Beyond loopback it
+needs a login (RAG_AUTH=user:password) or --no-auth, which warns (rag/access.py). At start it syncs
 the corpus into the index (a no-op taking well under a second when nothing changed)
 and warms the model, so the first question is answered at once. Each browser tab has its
 own chat (its history lives in the tab's session); one queue in front of the one model.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import queue
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -20,8 +22,9 @@ from pathlib import Path
 import rag  # first: it sets the offline environment (no telemetry, no hub) before gradio loads
 
 import gradio as gr  # noqa: E402,I001  at module level: the handlers' `gr.Request` annotations resolve here
-from rag.api import check_question
-from rag.present import EMPTY_SOURCES, answer_markdown, index_status, md_escape, searched_note, sources_html
+from rag.api import check_question, clean_text
+from rag.access import login_for
+from rag.present import EMPTY_SOURCES, answer_markdown, index_status, md_escape, searched_note, sources_html, sync_line
 from rag.types import Answer, SyncProgress
 from rag.upload import save_uploads
 
@@ -58,7 +61,19 @@ COPY_JS = """() => { const m = [...document.querySelectorAll('#chat .message.bot
   if (m) navigator.clipboard.writeText(m.innerText.trim()); }"""
 
 
-def build(settings: rag.Settings) -> gr.Blocks:
+def _clean(value: object) -> object:
+    """Strings from the browser as UTF-8 can carry them: a lone surrogate echoed back would break the reply stream."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def build(settings: rag.Settings, read_only: bool = False) -> gr.Blocks:
+    """The UI over ``settings``' index; ``read_only``: no upload and no Re-sync, in the page or the API."""
     engine = rag.engine(settings=settings)
     answerers = ["auto", "local", "extractive"] + (["openai"] if settings.llm_url else [])
 
@@ -68,7 +83,7 @@ def build(settings: rag.Settings) -> gr.Blocks:
         """Stream one turn: the best passage at once, then the model's words, then the checked answer."""
         stop = stops.setdefault(request.session_hash or "", threading.Event())
         stop.clear()
-        chat = list(chat or []) + [{"role": "user", "content": md_escape(str(message or ""))}]
+        chat = _clean(list(chat or [])) + [{"role": "user", "content": md_escape(clean_text(str(message or "")))}]
         turn = len(answers)
         busy = (gr.update(visible=False), gr.update(visible=True, value="Stop", interactive=True), gr.update(interactive=False))
         idle = (gr.update(visible=True), gr.update(visible=False), gr.update(interactive=True))
@@ -119,26 +134,62 @@ def build(settings: rag.Settings) -> gr.Blocks:
     def forget(request: gr.Request) -> None:
         stops.pop(request.session_hash or "", None)
 
-    def resync(progress=gr.Progress()):
-        return _sync(progress), index_status(engine)
+    def status_line() -> str:
+        try:
+            return index_status(engine)
+        except rag.RagError as e:  # a damaged index or a lost server: the status line says so
+            return f"⚠️ {md_escape(str(e))}"
 
-    def add_files(files: list | None, progress=gr.Progress()):
+    def resync():
+        yield from _sync_stream(lambda log: (log, gr.update()), lambda log: (log, status_line()))
+
+    def add_files(files: list | None):
         uploads = [(Path(f).name, Path(f)) for f in files or []]
         saved = save_uploads(Path(settings.corpus), uploads, settings.extensions, int(settings.max_file_mb * 1e6))
-        report = _sync(progress) if saved.saved else ""
-        return f"{md_escape(saved.summary())}\n\n{report}".strip(), index_status(engine), None
+        head = md_escape(saved.summary())
+        if not saved.saved:
+            yield head, status_line(), None
+            return
+        yield from _sync_stream(lambda log: (f"{head}\n\n{log}", gr.update(), gr.update()),
+                                lambda log: (f"{head}\n\n{log}", status_line(), None))
 
-    def _sync(progress) -> str:
-        def show(p: SyncProgress) -> None:
-            progress((p.files_done, p.files_total), desc=f"{p.chunks_done} chunks embedded · {p.source}", unit="files")
+    def _sync_stream(running, finished):
+        """Sync in a worker thread; yield ``running(line)`` twice a second (waiting for another sync, then
+        this one's progress), then ``finished(report)``. A sync never ends in a traceback."""
+        events: queue.Queue[SyncProgress | None] = queue.Queue()
+        result: dict[str, object] = {}
 
-        try:
-            report = engine.ingest(progress=show)
-        except rag.RagError as e:
-            return f"⚠️ {md_escape(str(e))}"
+        def work() -> None:
+            try:
+                result["report"] = engine.ingest(progress=events.put)
+            except rag.RagError as e:
+                result["error"] = f"⚠️ {md_escape(str(e))}"
+            except Exception as e:  # the log has the traceback; the UI one line
+                log.exception("sync failed")
+                result["error"] = f"⚠️ The sync failed ({md_escape(type(e).__name__)}: {md_escape(str(e))}). Details are in the server log."
+            finally:
+                events.put(None)
+
+        waiting = engine.busy()  # another sync (Re-sync, upload, the start-up sync) holds the engine
+        threading.Thread(target=work, daemon=True, name="ui-sync").start()
+        latest: SyncProgress | None = None
+        while True:
+            try:
+                event = events.get(timeout=0.5)
+            except queue.Empty:
+                yield running(sync_line(engine.syncing, waiting=True) if waiting else sync_line(latest))
+                continue
+            if event is None:
+                break
+            waiting, latest = False, event
+            yield running(sync_line(latest))
+        if "error" in result:
+            yield finished(str(result["error"]))
+            return
+        report = result["report"]
         lines = [f"**Synced:** {md_escape(report.summary())}"]
         lines += [f"- skipped `{md_escape(s)}`: {md_escape(why)}" for s, why in report.skipped]
-        return "\n".join(lines)
+        yield finished("\n".join(lines))
 
     with gr.Blocks(title="Ask your documents", analytics_enabled=False) as demo:
         gr.Markdown("## Ask your documents\nAnswers come only from the documents in the corpus folder, with the exact passage they rest on.")
@@ -160,12 +211,15 @@ def build(settings: rag.Settings) -> gr.Blocks:
                                            info="auto: the local model when installed, else extractive quotes")
                     k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages to retrieve")
                 with gr.Accordion("Documents", open=False):
-                    gr.Markdown(f"Folder `{settings.corpus}`: files added there are indexed by **Re-sync**. "
-                                f"Upload adds files to that folder ({', '.join(settings.extensions)}; "
-                                f"up to {settings.max_file_mb:.0f} MB each).")
-                    upload = gr.File(file_count="multiple", label="Add documents", elem_id="upload")
-                    sync_btn = gr.Button("Re-sync folder", elem_id="resync")
-                    sync_log = gr.Markdown(elem_id="sync-log")
+                    if read_only:
+                        gr.Markdown(f"Folder `{settings.corpus}`. This app is read-only: upload and Re-sync are off.")
+                    else:
+                        gr.Markdown(f"Folder `{settings.corpus}`: files added there are indexed by **Re-sync**. "
+                                    f"Upload adds files to that folder ({', '.join(settings.extensions)}; "
+                                    f"up to {settings.max_file_mb:.0f} MB each).")
+                        upload = gr.File(file_count="multiple", label="Add documents", elem_id="upload")
+                        sync_btn = gr.Button("Re-sync folder", elem_id="resync")
+                        sync_log = gr.Markdown(elem_id="sync-log")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(EMPTY_SOURCES, elem_id="sources")
@@ -178,9 +232,12 @@ def build(settings: rag.Settings) -> gr.Blocks:
         new.click(lambda: ([], "", EMPTY_SOURCES, []), None, [chat, box, sources, answers], queue=False, api_name="new_chat")
         chat.clear(lambda: ([], EMPTY_SOURCES), None, [answers, sources], api_name=False)
         copy.click(None, None, None, js=COPY_JS)
-        sync_btn.click(resync, None, [sync_log, status], concurrency_id="ingest", api_name="resync")
-        upload.upload(add_files, [upload], [sync_log, status, upload], concurrency_id="ingest", api_name="upload")
-        demo.load(lambda: index_status(engine), None, status, api_name=False)
+        if not read_only:  # syncs wait for each other in the engine, saying so: several may be in flight at once
+            sync_btn.click(resync, None, [sync_log, status], concurrency_id="ingest", concurrency_limit=4,
+                           api_name="resync")
+            upload.upload(add_files, [upload], [sync_log, status, upload], concurrency_id="ingest",
+                          concurrency_limit=4, api_name="upload")
+        demo.load(status_line, None, status, api_name=False)
     return demo
 
 
@@ -193,8 +250,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")))
     p.add_argument("--queue", type=int, default=int(os.environ.get("RAG_QUEUE", "32")),
                    help="questions that may wait for the model; more get 'busy, try again' (default 32)")
+    p.add_argument("--no-auth", action="store_true",
+                   help="serve beyond 127.0.0.1 without a login (otherwise RAG_AUTH=user:password is required)")
+    p.add_argument("--read-only", action="store_true", default=os.environ.get("RAG_READ_ONLY", "") in ("1", "true", "yes"),
+                   help="no upload and no Re-sync in the UI or its API (env RAG_READ_ONLY=1)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:  # before any work: exposed without a login, the app refuses to start
+        auth, warning = login_for(args.host, args.port, os.environ.get("RAG_AUTH", ""), args.no_auth)
+    except rag.RagError as e:
+        print(f"error: {e}")
+        return 2
+    if warning:
+        log.warning("%s", warning)
     try:
         settings = rag.Settings.from_env(corpus=args.corpus, store=args.store, chroma_url=args.chroma_url)
         try:
@@ -210,11 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     except rag.RagError as e:
         print(f"error: {e}")
         return 2
-    demo = build(settings)
+    demo = build(settings, read_only=args.read_only)
     demo.queue(default_concurrency_limit=1, max_size=args.queue)  # one model: one answer at a time
     log.info("serving on http://%s:%d", args.host, args.port)
     demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=False, css=CSS, head=HEAD,
-                max_file_size=f"{settings.max_file_mb:.0f}mb")
+                max_file_size=f"{settings.max_file_mb:.0f}mb", auth=auth, auth_message="Log in to ask your documents.")
     return 0
 
 

@@ -10,6 +10,7 @@ calls reuse the loaded models and open indexes.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -28,7 +29,7 @@ from .retrieve import Retriever, make_retriever
 from .search import Search, make_stages
 from .settings import Settings
 from .store import open_store
-from .types import Answer, Hit, IndexStatus, IngestReport, Progress
+from .types import Answer, Hit, IndexStatus, IngestReport, Progress, SyncProgress
 
 
 class Engine:
@@ -41,6 +42,7 @@ class Engine:
         self.keywords = KeywordFile(self.store.local_dir, settings.collection)
         self.answerers = Answerers(settings, self.embedder)
         self._lock = threading.Lock()  # one ingest at a time per engine (the file lock in sync covers processes)
+        self.syncing: SyncProgress | None = None  # how far the running ingest is; None when none runs
         self._rewrites: dict[tuple, str] = {}  # the UI asks standalone() and then ask_stream(): rewrite once
         self._search = self._make_search()
 
@@ -64,8 +66,10 @@ class Engine:
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         """The passages for ``question``: the one search path every caller uses (rag/search.py).
 
-        Raises ``EmptyIndexError`` when there is nothing to search.
+        Raises ``EmptyIndexError`` when there is nothing to search, ``QuestionError`` for an
+        empty or over-long question, ``StoreError`` when the index cannot be read.
         """
+        question = check_question(question, self.settings.max_question_chars)
         search = self._fresh()
         if self.store.count() == 0:
             raise EmptyIndexError(
@@ -90,9 +94,24 @@ class Engine:
         self.answerers.warm_up()
 
     def ingest(self, corpus: str | Path | None = None, progress: Progress | None = None) -> IngestReport:
+        """Sync ``corpus`` (default: the setting) into the index. One at a time per engine: a second
+        call waits for the first (``busy`` says whether one runs, ``syncing`` how far it is)."""
+        def track(p: SyncProgress) -> None:
+            self.syncing = p
+            if progress:
+                progress(p)
+
         with self._lock:
-            return sync(Path(corpus or self.settings.corpus), self.store, self.settings, self.embedder, progress,
-                        self.keywords)
+            self.syncing = SyncProgress(0, 0, 0, "")
+            try:
+                return sync(Path(corpus or self.settings.corpus), self.store, self.settings, self.embedder, track,
+                            self.keywords)
+            finally:
+                self.syncing = None
+
+    def busy(self) -> bool:
+        """True while an ingest runs in this engine (another call to ``ingest`` would wait for it)."""
+        return self._lock.locked()
 
     def standalone(self, question: str, history: object, answerer: str | None = None) -> str:
         """The question to search for: a follow-up rewritten with ``history``, else ``question`` as is.
@@ -140,8 +159,16 @@ class Engine:
 
 
 def check_question(question: object, limit: int) -> str:
-    """The question, stripped; a clear error when it is empty or too long."""
-    text = str(question or "").strip()
+    """The question, cleaned and stripped; a clear error when it is empty or too long.
+
+    Characters no text can hold are dropped: lone UTF-16 surrogates (a browser can send
+    half an emoji; they cannot be encoded, so the tokenizer and JSON fail on them) and
+    control characters other than tab and newline.
+
+    >>> check_question("  Who is " + chr(0xD83D) + " Witkoff?" + chr(0) + " ", 100)
+    'Who is  Witkoff?'
+    """
+    text = clean_text(str(question or "")).strip()
     if not text:
         raise QuestionError("The question is empty. Type a question about your documents.")
     if len(text) > limit:
@@ -150,6 +177,14 @@ def check_question(question: object, limit: int) -> str:
             "Ask a shorter question (or raise max_question_chars)."
         )
     return text
+
+
+_UNSAYABLE = re.compile(r"[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without lone surrogates and control characters (tab and newline kept): what JSON and UTF-8 can carry."""
+    return _UNSAYABLE.sub("", text)
 
 
 _engines: dict[Settings, Engine] = {}

@@ -19,13 +19,13 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import StoreError
+from .faults import damaged_index, first_line, guarded, lost_server, store_guard
 from .settings import Settings
 from .store import Record, chunk_meta, from_meta, hit
 from .types import Chunk, Hit
@@ -64,7 +64,10 @@ class ChromaStore:
         return None
 
     def guard(self) -> Any:
-        return nullcontext()
+        return store_guard(self.location, self._fault)
+
+    def _fault(self, e: Exception) -> str | None:
+        return None
 
     @property
     def client(self) -> Any:
@@ -72,6 +75,7 @@ class ChromaStore:
             self._client = self._connect()
         return self._client
 
+    @guarded
     def collection(self, create: bool = False) -> Any:
         """The Chroma collection, or None when it does not exist and ``create`` is False."""
         if self._collection is None:
@@ -87,17 +91,18 @@ class ChromaStore:
                 self._seen, self._sync_id = self._stamp(), str((self._collection.metadata or {}).get("sync_id", ""))
         return self._collection
 
+    @guarded
     def metadata(self) -> dict[str, Any]:
         if self._collection is None and self.collection() is None:
             return {}
         from chromadb.errors import NotFoundError
 
-        with self.guard():
-            try:
-                return dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
-            except (NotFoundError, ValueError):
-                return {}  # the collection was deleted under us
+        try:
+            return dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
+        except (NotFoundError, ValueError):
+            return {}  # the collection was deleted under us
 
+    @guarded
     def mark_synced(self, corpus: str, changed: bool) -> datetime:
         now = datetime.now(timezone.utc)
         col = self.collection(create=True)
@@ -110,6 +115,7 @@ class ChromaStore:
         self._seen = self._stamp()
         return now
 
+    @guarded
     def refresh(self) -> bool:
         """An embedded client keeps serving the vectors it loaded (OFFLINE.md trap 7), so a long-running
         app would never see another process's ingest. Cheap: embedded, one ``stat`` unless the file
@@ -127,10 +133,12 @@ class ChromaStore:
         self.collection()
         return True
 
+    @guarded
     def count(self) -> int:
         col = self.collection()
         return 0 if col is None else col.count()
 
+    @guarded
     def records(self, text: bool = False) -> Iterator[Record]:
         col = self.collection()
         if col is None:
@@ -146,6 +154,7 @@ class ChromaStore:
                 return
             offset += _PAGE
 
+    @guarded
     def get(self, ids: Sequence[str], vectors: bool = False) -> list[tuple[Chunk, list[float] | None]]:
         col = self.collection()
         if col is None or not ids:
@@ -159,6 +168,7 @@ class ChromaStore:
                 rows[cid] = (from_meta(cid, doc or "", meta).chunk, None if v is None else [float(x) for x in v])
         return [rows[i] for i in ids if i in rows]
 
+    @guarded
     def search(self, vector: Sequence[float], n: int) -> list[Hit]:
         col = self.collection()
         if col is None or n < 1:
@@ -167,13 +177,15 @@ class ChromaStore:
         return [hit(from_meta(cid, doc or "", meta).chunk, 1.0 - dist)
                 for cid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], sha256: Mapping[str, str]) -> None:
+    @guarded
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], sha256: Mapping[str, str],
+               totals: Mapping[str, int] | None = None) -> None:
         """Upsert, not add: a chunk whose id survives an edit elsewhere in the file gets the file's new
         hash and chunk count, so the file reads as complete afterwards."""
         from .llama import node_metadata
 
         col = self.collection(create=True)
-        n_chunks = Counter(c.source for c in chunks)
+        n_chunks = {**Counter(c.source for c in chunks), **(totals or {})}
         for i in range(0, len(chunks), _BATCH):
             part = list(zip(chunks[i : i + _BATCH], vectors[i : i + _BATCH], strict=True))
             col.upsert(
@@ -183,6 +195,7 @@ class ChromaStore:
                 documents=[c.text for c, _ in part],
             )
 
+    @guarded
     def delete(self, ids: set[str] | frozenset[str]) -> None:
         col = self.collection()
         if col is None or not ids:
@@ -218,8 +231,12 @@ class EmbeddedChroma(ChromaStore):
         try:
             return chromadb.PersistentClient(path=str(self.path), settings=_settings())
         except Exception as e:
-            raise StoreError(f"Cannot open the index at {self.path} ({_first_line(e)}). Check the folder is writable, "
-                             "or delete it to rebuild.") from None
+            damaged = None if isinstance(e, PermissionError) else damaged_index(self.path, e)
+            raise StoreError(damaged or f"Cannot open the index at {self.path} ({first_line(e)}): check the folder is "
+                             "writable, or move it away to rebuild the index.") from None
+
+    def _fault(self, e: Exception) -> str | None:
+        return damaged_index(self.path, e)
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
@@ -250,21 +267,10 @@ class ChromaServer(ChromaStore):
             return chromadb.HttpClient(host=u.hostname or "", port=port, ssl=u.scheme == "https", settings=_settings())
         except Exception as e:
             raise StoreError(
-                f"Cannot reach the Chroma server at {self.url} ({_first_line(e)}). Start it (`chroma run --path "
+                f"Cannot reach the Chroma server at {self.url} ({first_line(e)}). Start it (`chroma run --path "
                 f"vectorstore --host {u.hostname} --port {port}`), or drop --chroma-url / RAG_CHROMA_URL to use the "
                 "embedded index."
             ) from None
 
-    @contextmanager
-    def guard(self) -> Iterator[None]:
-        import httpx
-
-        try:
-            yield
-        except (httpx.TransportError, ConnectionError) as e:
-            raise StoreError(f"Lost the Chroma server at {self.url} ({_first_line(e)}). Check that it is running, "
-                             "then run the command again (an interrupted ingest is repaired by the next one).") from None
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+    def _fault(self, e: Exception) -> str | None:
+        return lost_server(self.url, e)

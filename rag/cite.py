@@ -8,8 +8,12 @@ quote is by construction the source's extracted text at ``[start:end]`` (chunks 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .types import Citation, Hit
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 def cite(hit: Hit, a: int, b: int) -> Citation:
@@ -21,12 +25,19 @@ def cite(hit: Hit, a: int, b: int) -> Citation:
     )
 
 
-def verify(citation: Citation, corpus: Path) -> bool:
-    """True when the cited file, read now, holds ``quote`` at ``[start:end]``."""
-    from .load import SkipFile, load_document
+def verify(citation: Citation, corpus: Path, settings: Settings | None = None) -> bool:
+    """True when the cited file, read now, holds ``quote`` at ``[start:end]``.
 
+    Read as ingest reads it: inside ``corpus`` only (a citation naming ``../x`` or a link
+    out of the folder is not verified) and within the settings' limits (default settings).
+    """
+    from .load import SkipFile, boundary, budget, load_document
+    from .settings import Settings
+
+    s = settings or Settings()
     try:
-        doc = load_document(Path(corpus) / citation.source, citation.source, max_bytes=1 << 40)
+        doc = load_document(Path(corpus) / citation.source, citation.source, int(s.max_file_mb * 1_000_000),
+                            root=boundary(corpus, s), budget=budget(s))
     except SkipFile:
         return False
     return doc.text[citation.start : citation.end] == citation.quote

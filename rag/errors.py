@@ -1,6 +1,8 @@
 """Errors a user can cause. Each message says what happened and what to do.
 
 Library code raises these; the CLI and the UI show ``str(error)``, never a traceback.
+Faults that come from outside (a full disk, a damaged index, a server gone) are turned
+into these where they happen, by rag/faults.py.
 """
 
 
@@ -34,3 +36,4 @@ class StoreError(RagError):
 
 class IngestBusyError(RagError):
     """Another ingest is writing to the same index."""
+

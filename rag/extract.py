@@ -19,16 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .formats import Extracted, SkipFile, decode_text, read_csv, read_html, read_text
+from .formats import Budget, Extracted, SkipFile, decode_text, read_csv, read_html, read_text
 from .pdf import read_pdf
 from .word import read_docx
 
-__all__ = ["READERS", "Extracted", "SkipFile", "decode_text"]
+__all__ = ["READERS", "Budget", "Extracted", "SkipFile", "decode_text"]
 
 # File suffix -> reader from the file's bytes to its ``Extracted`` text: the one list of
 # supported formats (Settings.extensions defaults to it). A new format is a module with a
-# ``read_x(data: bytes) -> Extracted`` and one line here.
-READERS: dict[str, Callable[[bytes], Extracted]] = {
+# ``read_x(data: bytes, budget: Budget | None = None) -> Extracted`` that checks the budget
+# as its text grows (``budget.chars(n)``), and one line here.
+READERS: dict[str, Callable[[bytes, Budget], Extracted]] = {
     ".txt": read_text, ".md": read_text, ".markdown": read_text, ".pdf": read_pdf, ".docx": read_docx,
     ".html": read_html, ".htm": read_html, ".csv": read_csv,
 }

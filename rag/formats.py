@@ -1,4 +1,4 @@
-"""What every reader shares (``SkipFile``, ``Extracted``, decoding), and the plain-text, HTML and CSV readers.
+"""What every reader shares (``SkipFile``, ``Extracted``, ``Budget``, decoding), and the plain-text, HTML and CSV readers.
 
 Standard library only: ``html.parser`` for HTML (the tokenizer BeautifulSoup's default
 backend uses; visible text needs no tree) and ``csv`` for CSV.
@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
 import re
+import time
 from html.parser import HTMLParser
 from typing import NamedTuple
 
@@ -29,6 +31,39 @@ class Extracted(NamedTuple):
     note: str = ""
     pages: tuple[int, ...] = ()
     rows: tuple[int, ...] = ()
+
+
+class Budget:
+    """What reading one file may cost: characters of text, seconds, and bytes unpacked (a .docx is a zip).
+
+    Readers check it as they go (``chars`` per page, paragraph, row or piece of HTML) and stop
+    at the first limit broken with a ``SkipFile`` naming it and its setting: a file over a
+    limit is skipped, never half-indexed. The clock starts when the budget is made. Time is
+    checked between pieces: a single page that takes longer is not interrupted.
+
+    >>> Budget(max_chars=10).chars(11)
+    Traceback (most recent call last):
+    rag.formats.SkipFile: too much text: over 10 characters (the limit is 10, setting max_file_chars); split the file or raise the limit
+    """
+
+    def __init__(self, max_chars: int = 0, seconds: float = 0.0, max_bytes: int = 0) -> None:
+        self.max_chars = max_chars or math.inf  # 0: no limit
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds if seconds else math.inf
+        self.max_bytes = max_bytes or math.inf
+
+    def chars(self, n: int, exact: bool = False) -> None:
+        """``n`` characters of text so far (``exact``: the whole text): over the limit or the time, ``SkipFile``."""
+        if n > self.max_chars:
+            size = f"{n:,} characters" if exact else f"over {self.max_chars:,} characters"
+            raise SkipFile(f"too much text: {size} (the limit is {self.max_chars:,}, setting max_file_chars); "
+                           "split the file or raise the limit")
+        self.tick()
+
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise SkipFile(f"reading it took over {self.seconds:g} s (stopped; setting parse_seconds); "
+                           "split the file or raise the limit")
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
@@ -68,9 +103,13 @@ def _mostly_printable(text: str) -> bool:
     return bad <= len(sample) * 0.02
 
 
-def read_text(data: bytes) -> Extracted:
-    """.txt / .md: the decoded file itself."""
-    return Extracted(*decode_text(data))
+def read_text(data: bytes, budget: Budget | None = None) -> Extracted:
+    """.txt / .md: the decoded file itself (too large is known before decoding: UTF-8 takes <= 4 bytes a character)."""
+    budget = budget or Budget()
+    budget.chars(len(data) // 4)
+    text, note = decode_text(data)
+    budget.chars(len(text), exact=True)
+    return Extracted(text, note)
 
 
 def joined(parts: list[str], sep: str) -> tuple[str, tuple[int, ...]]:
@@ -112,6 +151,7 @@ class _Visible(HTMLParser):
         self.out: list[str] = []
         self.cells = 0
         self.pre = 0
+        self.size = 0  # characters of text so far, for the budget
 
     def handle_starttag(self, tag: str, attrs: list) -> None:  # noqa: ANN401
         if tag == "body":
@@ -145,13 +185,17 @@ class _Visible(HTMLParser):
         elif not self.hidden:
             # a line break in the source is a space on screen, except inside <pre>
             self.out.append(data if self.pre else re.sub(r"\s+", " ", data))
+            self.size += len(self.out[-1])
 
 
-def read_html(data: bytes) -> Extracted:
+def read_html(data: bytes, budget: Budget | None = None) -> Extracted:
     """Visible text: no scripts, styles or head (the title is kept as the first line)."""
+    budget = budget or Budget()
     raw, note = _declared(data) or decode_text(data)
     parser = _Visible()
-    parser.feed(raw)
+    for i in range(0, len(raw), 1 << 16):  # in pieces: the budget is checked as the text grows
+        parser.feed(raw[i : i + (1 << 16)])
+        budget.chars(parser.size)
     parser.close()
     title = " ".join("".join(parser.title).split())
     lines = [" ".join(line.split()) for line in "".join(parser.out).split("\n")]
@@ -172,27 +216,35 @@ def _declared(data: bytes) -> tuple[str, str] | None:
 
 # --- CSV ---------------------------------------------------------------------------
 
-def read_csv(data: bytes) -> Extracted:
+def read_csv(data: bytes, budget: Budget | None = None) -> Extracted:
     """One line per data row, each cell labelled with its column: 'city: Paris; population: 2.1M'.
 
     A chunk of rows then carries the header's meaning for the embedder, BM25 and the
     answerer, and a quote is readable on its own. The delimiter is detected (, ; tab |);
     quoted cells may hold newlines. The first row is the header.
     """
+    budget = budget or Budget()
     text, note = decode_text(data)
+    header: list[str] | None = None
+    rows: list[str] = []
+    size = 0
     try:
         delimiter = _delimiter(text[:65536])
-        records = [[" ".join(c.split()) for c in r] for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+        for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            r = [" ".join(c.split()) for c in record]
+            if not any(r):
+                continue
+            if header is None:
+                header = r
+                continue
+            names = header + [f"column {i + 1}" for i in range(len(header), len(r))]
+            rows.append("; ".join(f"{names[i] or f'column {i + 1}'}: {v}" for i, v in enumerate(r) if v))
+            size += len(rows[-1]) + 1  # the labels repeat on every row: the text can outgrow the file
+            budget.chars(size)
     except csv.Error as e:
         raise SkipFile(f"not a readable CSV file ({e})") from None
-    records = [r for r in records if any(r)]
-    if len(records) < 2:
+    if not rows:
         raise SkipFile("CSV has no data rows (only a header, or nothing)")
-    header = records[0]
-    rows = []
-    for r in records[1:]:
-        names = header + [f"column {i + 1}" for i in range(len(header), len(r))]
-        rows.append("; ".join(f"{names[i] or f'column {i + 1}'}: {v}" for i, v in enumerate(r) if v))
     body, starts = joined(rows, "\n")
     return Extracted(body, note, rows=starts)
 

@@ -1,9 +1,17 @@
 """Bring the index in step with a folder: add new files, replace changed ones, drop deleted ones.
 
 A file is re-embedded only when its content hash differs from the one stored with its
-chunks, or when the index holds it incompletely (a crash part-way through a write).
-Writes go new-chunks-first, then stale chunks are deleted, so a crash at any point
-leaves at worst extra chunks that the next run removes, never a file missing.
+chunks, or when the index holds it incompletely (a crash part-way through a write), and
+then only its chunks the store does not hold yet: ids come from content, so a chunk
+already stored keeps its vector. Writes are committed batch by batch (``EMBED_BATCH``
+chunks), so a large file killed half-way resumes from its last batch. Writes go
+new-chunks-first, then stale chunks are deleted, so a crash at any point leaves at worst
+extra chunks that the next run removes, never a file missing.
+
+Each file's work is bounded: its bytes (``max_file_mb``), its text and parsing time
+(``max_file_chars``, ``parse_seconds``, checked by the readers as they go) and its chunks
+(``max_file_chunks``); over a limit it is skipped with the reason. Nothing outside the
+corpus folder is read (``follow_links``, rag/load.py).
 
 The keyword index (rag/keyword.py) follows the vector store: it is first repaired to hold
 exactly the store's chunks (rebuilt from the stored texts when missing, corrupt or behind
@@ -30,9 +38,10 @@ from pathlib import Path
 
 from .chunk import chunk_document
 from .embed import Embedder, token_offsets
-from .errors import CorpusError, IngestBusyError
+from .errors import CorpusError, IngestBusyError, StoreError
+from .faults import disk_full, full_disk
 from .keyword import KeywordFile
-from .load import SkipFile, parse_document, read_file, walk
+from .load import SkipFile, boundary, budget, parse_document, read_file, walk
 from .settings import Settings
 from .store import VectorStore, file_states
 from .types import Chunk, Document, IndexStatus, IngestReport, Progress, SyncProgress
@@ -75,8 +84,13 @@ def ingest_lock(store: VectorStore) -> Iterator[None]:
 def sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedder, progress: Progress | None = None,
          keywords: KeywordFile | None = None) -> IngestReport:
     """Make ``store`` (and its keyword index) hold exactly the chunks of the readable files under ``corpus``."""
-    with ingest_lock(store), store.guard():
-        return _sync(corpus, store, settings, embedder, progress, keywords)
+    try:
+        with ingest_lock(store), store.guard():
+            return _sync(corpus, store, settings, embedder, progress, keywords)
+    except OSError as e:  # the lock, the keyword file, a store without a guard of its own
+        if disk_full(e):
+            raise StoreError(full_disk(store.location, e)) from None
+        raise
 
 
 def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedder, progress: Progress | None,
@@ -93,24 +107,52 @@ def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedd
     keywords.repair(store)  # to the store's exact chunks, even if another machine changed it since our last load
     indexed = file_states(store)
     files = list(walk(corpus))
+    root = boundary(corpus, settings)
     added, updated, unchanged, loaded = [], [], [], set()
     skipped: list[tuple[str, str]] = []
     notes: list[tuple[str, str]] = []
     pending: list[tuple[Document, list[Chunk]]] = []  # changed files waiting to be embedded together
     counts = Counter[str]()
     max_bytes = int(settings.max_file_mb * 1_000_000)
+    at = [0]  # the file being read, for progress sent from flush()
 
     def flush() -> None:
-        """Embed and write the pending files together, then delete what they replaced.
+        """Embed and write the pending files' chunks batch by batch, then delete what they replaced.
 
         New chunks first, stale ones after: a crash in between leaves extra chunks (of a
-        file that reads as incomplete or changed), which the next sync removes.
+        file that reads as incomplete or changed), which the next sync removes. Each batch
+        is committed as it is written, and chunk ids come from content, so the next sync
+        embeds only what is not stored yet: a killed ingest resumes from its last batch.
         """
-        chunks = [c for _, cs in pending for c in cs]
-        vectors = embedder.embed([c.text for c in chunks])
-        crash_point("embed")
-        store.upsert(chunks, vectors, {doc.source: doc.sha256 for doc, _ in pending})
-        crash_point("write")
+        sha = {doc.source: doc.sha256 for doc, _ in pending}
+        totals = {doc.source: len(cs) for doc, cs in pending}
+        done = Counter[str]()
+        todo: list[Chunk] = []  # to embed
+        reuse: list[Chunk] = []  # stored already, under another hash of the file: its vector is reused
+        for doc, cs in pending:
+            state = indexed.get(doc.source)
+            written = state.by_sha.get(doc.sha256, frozenset()) if state else frozenset()
+            for c in cs:
+                if c.id in written:
+                    done[c.source] += 1  # written by an earlier sync that was interrupted
+                else:
+                    (reuse if state and c.id in state.ids else todo).append(c)
+        batches = [(reuse[i : i + EMBED_BATCH], False) for i in range(0, len(reuse), EMBED_BATCH)]
+        batches += [(todo[i : i + EMBED_BATCH], True) for i in range(0, len(todo), EMBED_BATCH)]
+        for n, (part, embed) in enumerate(batches, 1):
+            if embed:
+                vectors = embedder.embed([c.text for c in part])
+                crash_point("embed")
+            else:
+                stored = {c.id: v for c, v in store.get([c.id for c in part], vectors=True)}
+                vectors = [stored.get(c.id) or embedder.embed([c.text])[0] for c in part]
+            store.upsert(part, vectors, sha, totals)
+            crash_point("write")
+            done.update(c.source for c in part)
+            counts["written"] += len(part)
+            src = part[-1].source
+            if progress and n < len(batches):  # a long write: say how far it is
+                progress(SyncProgress(at[0], len(files), counts["written"], src, done[src], totals[src]))
         for doc, file_chunks in pending:
             state = indexed.get(doc.source)
             stale = (state.ids if state else frozenset()) - {c.id for c in file_chunks}
@@ -127,27 +169,32 @@ def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedd
         counts["pending"] = 0
 
     for n, (path, source) in enumerate(files):
+        at[0] = n
         if progress:
-            progress(SyncProgress(n, len(files), counts["added"], source))
+            progress(SyncProgress(n, len(files), counts["written"], source))
         if path.suffix.lower() not in settings.extensions and not path.is_dir():  # a link to a folder gets its reason below
             skipped.append((source, f"unsupported file type '{path.suffix or '(none)'}'"))
             continue
         state = indexed.get(source)
         try:
-            data = read_file(path, max_bytes)
+            data = read_file(path, max_bytes, root)
             if state is not None and state.complete and state.sha256 == hashlib.sha256(data).hexdigest():
                 loaded.add(source)  # unchanged: not parsed again (a PDF takes seconds)
                 unchanged.append(source)
                 continue
-            doc = parse_document(source, path.suffix, data)
+            doc = parse_document(source, path.suffix, data, budget(settings))
+            chunks = chunk_document(doc, token_offsets, settings.chunk_tokens, settings.chunk_overlap)
+            if len(chunks) > settings.max_file_chunks:
+                raise SkipFile(f"too many passages: {len(chunks):,} chunks (the limit is {settings.max_file_chunks:,}, "
+                               "setting max_file_chunks); split the file or raise the limit")
         except SkipFile as e:
             skipped.append((source, str(e)))
             continue
         loaded.add(source)
         if doc.note:
             notes.append((source, doc.note))
-        pending.append((doc, chunk_document(doc, token_offsets, settings.chunk_tokens, settings.chunk_overlap)))
-        counts["pending"] += len(pending[-1][1])
+        pending.append((doc, chunks))
+        counts["pending"] += len(chunks)
         if counts["pending"] >= EMBED_BATCH:
             flush()
     if pending:
@@ -167,7 +214,7 @@ def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedd
     if store.count() or store.metadata():
         store.mark_synced(str(corpus.resolve()), bool(added or updated or removed))
     if progress:
-        progress(SyncProgress(len(files), len(files), chunks_added, ""))
+        progress(SyncProgress(len(files), len(files), counts["written"], ""))
     return IngestReport(
         corpus=str(corpus), collection=store.name, added=added, updated=updated, removed=removed,
         unchanged=unchanged, skipped=skipped, notes=notes, chunks_added=chunks_added,

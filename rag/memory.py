@@ -82,8 +82,9 @@ class MemoryStore:
             best = np.argsort(-cos, kind="stable")[:n]
             return [hit(self._rows[ids[j]][0].chunk, float(cos[j])) for j in best]
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], sha256: Mapping[str, str]) -> None:
-        n_chunks = Counter(c.source for c in chunks)
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], sha256: Mapping[str, str],
+               totals: Mapping[str, int] | None = None) -> None:
+        n_chunks = {**Counter(c.source for c in chunks), **(totals or {})}
         with self._lock:
             for c, v in zip(chunks, vectors, strict=True):
                 self._rows[c.id] = (Record(c, sha256[c.source], n_chunks[c.source]), [float(x) for x in v])

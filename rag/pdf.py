@@ -13,25 +13,32 @@ import logging
 import re
 from collections import Counter
 
-from .formats import Extracted, SkipFile, joined, short
+from .formats import Budget, Extracted, SkipFile, joined, short
 
 
-def read_pdf(data: bytes) -> Extracted:
-    """The text layer, page by page: pages joined by a blank line, each page's start kept."""
+def read_pdf(data: bytes, budget: Budget | None = None) -> Extracted:
+    """The text layer, page by page: pages joined by a blank line, each page's start kept.
+
+    The budget is checked after every page (text so far, time): a PDF of a million pages
+    stops at the limit. pypdf bounds what one page's streams may inflate to.
+    """
     import pypdf
 
+    budget = budget or Budget()
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # it warns on every odd but readable file
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise SkipFile("encrypted PDF: it needs a password; save an unprotected copy to ingest it")
-        raw, failed = [], 0
+        raw, failed, size = [], 0, 0
         for page in reader.pages:
             try:
                 raw.append(page.extract_text() or "")
             except Exception:  # one damaged page: index the others, and say so
                 raw.append("")
                 failed += 1
+            size += len(raw[-1])
+            budget.chars(size)
     except SkipFile:
         raise
     except pypdf.errors.FileNotDecryptedError:

@@ -11,7 +11,7 @@ import html
 import re
 from typing import TYPE_CHECKING
 
-from .types import Answer, Citation, Hit
+from .types import Answer, Citation, Hit, SyncProgress
 
 if TYPE_CHECKING:
     from .api import Engine
@@ -102,6 +102,26 @@ def index_status(engine: Engine) -> str:
     synced = st.last_sync.astimezone().strftime("%Y-%m-%d %H:%M") if st.last_sync else "never"
     return (f"**Corpus** `{st.corpus}` · {st.documents} documents · {st.chunks} chunks · last sync {synced} "
             f"· index `{st.location}` · **answerer** {md_escape(engine.answerer_name())}")
+
+
+def sync_line(p: SyncProgress | None, waiting: bool = False) -> str:
+    """The UI's line for a running sync, or for one waiting for it (upload, Re-sync, the start-up sync).
+
+    >>> sync_line(SyncProgress(3, 10, 640, "big.txt", 576, 5000))
+    '🔄 Syncing: 3 of 10 files · 640 chunks embedded · `big.txt`: 576 of 5,000 chunks'
+    >>> sync_line(None, waiting=True)
+    '⏳ Waiting for the sync already running to finish (starting); this one starts after it.'
+    """
+    where = "starting"
+    if p is not None and p.files_total:
+        where = f"{p.files_done} of {p.files_total} files · {p.chunks_done:,} chunks embedded"
+        if p.file_chunks:
+            where += f" · `{md_escape(p.source)}`: {p.file_chunks_done:,} of {p.file_chunks:,} chunks"
+        elif p.source:
+            where += f" · `{md_escape(p.source)}`"
+    if waiting:
+        return f"⏳ Waiting for the sync already running to finish ({where}); this one starts after it."
+    return f"🔄 Syncing: {where}"
 
 
 def answer_text(answer: Answer) -> str:

@@ -99,7 +99,24 @@ class Settings:
     """Longer questions are rejected with a message rather than silently truncated."""
 
     max_file_mb: float = 50.0
-    """Files larger than this are skipped with a reason in the ingest report."""
+    """Files larger than this are skipped with a reason in the ingest report; so is a .docx (a zip) that unpacks to more."""
+
+    max_file_chars: int = 2_000_000
+    """Most text one file may give (~1,000 pages); checked while it is read, so a file that expands
+    (a zip bomb .docx, a huge CSV) stops early. Over it, the file is skipped with the reason."""
+
+    max_file_chunks: int = 5_000
+    """Most chunks one file may give (~2 M characters at 128 word-pieces; ~2 minutes of embedding at the
+    43 chunks/s of eval/results/ingest-bench.md, several on busy cores). Over it, the file is skipped with
+    the reason, never half-indexed."""
+
+    parse_seconds: float = 60.0
+    """Longest time reading one file's text may take (checked between pages, paragraphs, rows); then it is skipped."""
+
+    follow_links: bool = False
+    """Read files that symbolic links in the corpus point to outside it. Off: such links are skipped
+    with a reason. Risk when on: whoever can place a link in the folder has any file this account
+    can read indexed, quoted in answers and shown to every user of the app (docs/usage.md, Security)."""
 
     extensions: tuple[str, ...] = tuple(READERS)
     """File types ingested from the corpus folder (default: every format rag/extract.py reads)."""
@@ -158,6 +175,8 @@ class Settings:
             raise SettingsError(f"hybrid_weight must be between 0 and 1, not {s.hybrid_weight}.")
         if s.passage_margin < 0:
             raise SettingsError(f"passage_margin must be 0 (send all top_k hits) or more, not {s.passage_margin}.")
+        if min(s.max_file_mb, s.max_file_chars, s.max_file_chunks, s.parse_seconds) <= 0:
+            raise SettingsError("max_file_mb, max_file_chars, max_file_chunks and parse_seconds must be above 0.")
         if s.candidates < 1:
             raise SettingsError(f"candidates must be at least 1, not {s.candidates}.")
         unknown = [e for e in s.extensions if e.lower() not in READERS]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -43,6 +43,7 @@ class FileState:
     sha256: str  # the hash recorded with its chunks ("" when the chunks disagree)
     expected: int  # how many chunks the file had when it was indexed
     ids: frozenset[str]
+    by_sha: Mapping[str, frozenset[str]] = field(default_factory=dict)  # the ids written with each file hash
 
     @property
     def complete(self) -> bool:
@@ -67,8 +68,10 @@ class VectorStore(Protocol):
     def search(self, vector: Sequence[float], n: int) -> list[Hit]:
         """The ``n`` chunks nearest to ``vector``, best first, scored by cosine similarity."""
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], sha256: Mapping[str, str]) -> None:
-        """Write whole files' chunks; ``sha256`` maps each chunk's source to its file's hash."""
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], sha256: Mapping[str, str],
+               totals: Mapping[str, int] | None = None) -> None:
+        """Write chunks; ``sha256`` maps each chunk's source to its file's hash, ``totals`` to its file's
+        chunk count when a file is written in several calls (default: the chunks given here)."""
 
     def delete(self, ids: set[str] | frozenset[str]) -> None: ...
 
@@ -95,14 +98,15 @@ def open_store(settings: Settings) -> VectorStore:
 def file_states(store: VectorStore) -> dict[str, FileState]:
     """What the index holds, by source file (one paged pass over the chunks' metadata)."""
     ids: dict[str, set[str]] = defaultdict(set)
-    shas: dict[str, set[str]] = defaultdict(set)
+    shas: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     expected: dict[str, int] = {}
     for r in store.records():
         src = r.chunk.source
         ids[src].add(r.chunk.id)
-        shas[src].add(r.sha256)
+        shas[src][r.sha256].add(r.chunk.id)
         expected[src] = r.n_chunks
-    return {src: FileState(next(iter(shas[src])) if len(shas[src]) == 1 else "", expected[src], frozenset(ids[src]))
+    return {src: FileState(next(iter(shas[src])) if len(shas[src]) == 1 else "", expected[src], frozenset(ids[src]),
+                           {sha: frozenset(i) for sha, i in shas[src].items()})
             for src in ids}
 
 

@@ -91,12 +91,15 @@ class Answer:
 
 @dataclass(frozen=True)
 class SyncProgress:
-    """How far a sync is: sent to the ``progress`` callback before each file and once at the end."""
+    """How far a sync is: sent to the ``progress`` callback before each file, after each batch of
+    chunks written while more of the same write remain (a large file), and once at the end."""
 
     files_done: int
     files_total: int
     chunks_done: int  # chunks embedded and written by this sync so far
     source: str  # the file about to be read (and embedded if changed); "" at the end
+    file_chunks_done: int = 0  # after a batch: chunks of ``source`` written so far ...
+    file_chunks: int = 0  # ... of this many (0 before a file)
 
 
 Progress = Callable[[SyncProgress], None]

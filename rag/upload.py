@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -72,8 +73,10 @@ def save_uploads(corpus: Path, uploads: list[tuple[str, Path]], extensions: tupl
 
 
 def _refusal(name: str, tmp: Path, extensions: tuple[str, ...], max_bytes: int) -> str:
-    if not name or name.startswith(".") or name in {"..", "."}:
+    if not name or name.startswith(".") or name in {"..", "."} or _UNUSABLE.search(name):
         return "not a usable file name"
+    if len(name.encode()) > 240:  # most file systems stop at 255 bytes; room for "-N"
+        return "file name too long (over 240 bytes); rename it"
     if Path(name).suffix.lower() not in extensions:
         return f"unsupported file type (supported: {', '.join(extensions)})"
     try:
@@ -83,6 +86,9 @@ def _refusal(name: str, tmp: Path, extensions: tuple[str, ...], max_bytes: int) 
     if size > max_bytes:
         return f"too large ({size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB)"
     return ""
+
+
+_UNUSABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")  # control characters, lone surrogates: no file can be named so
 
 
 def _free_target(corpus: Path, name: str, tmp: Path) -> Path | None:

@@ -100,8 +100,8 @@ def test_a_write_interrupted_half_way_is_repaired(settings, corpus, monkeypatch,
     else:  # a store without batches: only the first 2 chunks of the write reach it
         real_write = engine.store.upsert
 
-        def crashing_write(chunks, vectors, sha256):
-            real_write(chunks, vectors, sha256)
+        def crashing_write(chunks, vectors, sha256, totals=None):
+            real_write(chunks, vectors, sha256, totals)
             engine.store.delete({c.id for c in chunks[2:]})
             raise KeyboardInterrupt("simulated crash in the middle of a write")
 
