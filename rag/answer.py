@@ -1,10 +1,12 @@
 """Answerers turn a question and its retrieved passages into an ``Answer``; ``Answerers`` picks one.
 
 Every answerer has ``stream(question, hits)``: it yields the answer's text as it is
-written (nothing, for one that does not write), then the checked ``Answer``. There are
-two kinds: the extractive answerer quotes the best sentence (rag/extractive.py), the
-generative one has a chat model write and code check (rag/generate.py), over the packaged
-local model or an OpenAI-compatible server (rag/llm.py).
+written (nothing, for one that does not write), then the checked ``Answer``. Three kinds:
+the extractive answerer quotes the best sentence (rag/extractive.py); the packaged local
+model reads, copying a short answer out of one retrieved sentence that is then quoted, and
+a refusal score decides whether to answer at all (rag/read.py); a model behind an
+OpenAI-compatible server writes and code checks (rag/generate.py), since a bigger model
+writes well and such a server gives no grammar or log-probabilities to read with.
 
 ``Answerers`` (one per engine; each answerer built once, on first use) owns the choice:
 'auto' is the server at ``llm_url`` when one is set, else the local model when its
@@ -86,15 +88,16 @@ class Answerers:
     def _build(self, name: str) -> Answerer:
         from .generate import GenerativeAnswerer
         from .llm import OpenAIModel, local_model
+        from .read import reading_answerer
 
         s = self.settings
-        if name == "openai":
-            if not s.llm_url:
-                raise SettingsError("answerer 'openai' needs a server: set RAG_LLM_URL (e.g. http://127.0.0.1:8080/v1).")
-            model: ChatModel = OpenAIModel(s.llm_url, s.llm_api_model, s.llm_api_key)
-        else:
+        if name == "local":
             model = local_model(s.llm_model, s.model_dir)  # an unknown model name is a ModelError here
-        return GenerativeAnswerer(model, self.extractive, max_passages=s.llm_passages, max_tokens=s.llm_max_tokens,
+            return reading_answerer(model, self.extractive.scorer, s, f"{model.label}, reading")
+        if not s.llm_url:
+            raise SettingsError("answerer 'openai' needs a server: set RAG_LLM_URL (e.g. http://127.0.0.1:8080/v1).")
+        server = OpenAIModel(s.llm_url, s.llm_api_model, s.llm_api_key)
+        return GenerativeAnswerer(server, self.extractive, max_passages=s.llm_passages, max_tokens=s.llm_max_tokens,
                                   min_score=s.llm_min_score)
 
     def model(self, name: str | None = None) -> ChatModel | None:

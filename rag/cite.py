@@ -31,13 +31,11 @@ def verify(citation: Citation, corpus: Path, settings: Settings | None = None) -
     Read as ingest reads it: inside ``corpus`` only (a citation naming ``../x`` or a link
     out of the folder is not verified) and within the settings' limits (default settings).
     """
-    from .load import SkipFile, boundary, budget, load_document
+    from .load import SkipFile, read_source
     from .settings import Settings
 
-    s = settings or Settings()
     try:
-        doc = load_document(Path(corpus) / citation.source, citation.source, int(s.max_file_mb * 1_000_000),
-                            root=boundary(corpus, s), budget=budget(s))
+        doc = read_source(Path(corpus), citation.source, settings or Settings())
     except SkipFile:
         return False
     return doc.text[citation.start : citation.end] == citation.quote

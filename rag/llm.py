@@ -16,6 +16,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +24,15 @@ from .errors import ModelError
 from .models import model_file, spec
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A whole, non-streamed reply: its text and, per generated token, the log-probabilities
+    of the model's best next tokens (before any grammar: tokens it forbids can be listed)."""
+
+    text: str
+    top_logprobs: list[dict[str, float]]
 
 
 class ChatModel(Protocol):
@@ -109,6 +119,30 @@ class LocalModel:
                 yield str(item)
         finally:
             stopped.set()
+
+    def complete(self, messages: Sequence[Message], max_tokens: int, grammar: str = "",
+                 top_logprobs: int = 0) -> Completion:
+        """One reply at once, optionally constrained by a llama.cpp GBNF ``grammar``, with the
+        ``top_logprobs`` best next tokens of each generated token (rag/read.py uses both)."""
+        request: dict[str, Any] = {"messages": list(messages), "max_tokens": max_tokens, "temperature": 0,
+                                   **self.options}
+        if grammar:
+            request["grammar"] = grammar
+        if top_logprobs:
+            request.update(logprobs=True, top_logprobs=top_logprobs)
+        server = self.load()
+        try:
+            with self._lock:
+                out = server.handle_chat_completions(request)
+        except Exception as e:
+            raise ModelError(f"The model failed: {e}") from e
+        out = json.loads(out) if isinstance(out, str) else out
+        if "error" in out:
+            raise ModelError(f"The model failed: {out['error']}")
+        choice = out["choices"][0]
+        tokens = ((choice.get("logprobs") or {}).get("content")) or []
+        return Completion(choice["message"].get("content") or "",
+                          [{t["token"]: t["logprob"] for t in tok.get("top_logprobs", [])} for tok in tokens])
 
 
 class OpenAIModel:

@@ -148,6 +148,13 @@ def parse_document(source: str, suffix: str, data: bytes, budget: Budget | None 
                     pages=got.pages, rows=got.rows)
 
 
+def read_source(corpus: Path, source: str, settings: Settings) -> Document:
+    """The document ``source`` of ``corpus``, read as ingest reads it: inside the folder only (unless
+    ``follow_links``) and within the per-file limits; ``SkipFile`` if it cannot be."""
+    return load_document(Path(corpus) / source, source, int(settings.max_file_mb * 1_000_000),
+                         root=boundary(corpus, settings), budget=budget(settings))
+
+
 def load_document(path: Path, source: str, max_bytes: int, *, root: Path | None = None,
                   budget: Budget | None = None) -> Document:
     """Read and parse one file into a ``Document``; raise ``SkipFile`` with the reason if it can't be."""

@@ -87,6 +87,8 @@ class Answer:
     answerer: str = ""
     unsupported: list[str] = field(default_factory=list)  # answer sentences no passage backs
     standalone: str = ""  # the question searched for: a follow-up rewritten with its history
+    short: str = ""  # the short answer, when the answerer gives one (a substring of the first citation's quote)
+    confidence: float | None = None  # how likely the answer is supported (0..1), when the answerer estimates it
 
 
 @dataclass(frozen=True)
