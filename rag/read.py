@@ -37,6 +37,7 @@ from .chunk import sentence_spans
 from .cite import cite
 from .context import document_context, merge_hits
 from .extractive import Scored, SentenceScorer, refusal
+from .grammar import copy_grammar
 from .llm import Completion, Message
 from .types import Answer, Hit
 
@@ -167,41 +168,6 @@ def prompt(question: str, sentences: list[Sentence], passages: list[list[int]]) 
             {"role": "user", "content": f"Passages:\n{body}\n\nQuestion: {question}"}]
 
 
-def _literal(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _word(w: str) -> str:
-    """A GBNF sequence matching the word ``w`` with either case of its first letter ("The"
-    or "the": the model may start its phrase with a capital that the sentence does not have)."""
-    if not w[0].isalpha() or w[0].lower() == w[0].upper():
-        return _literal(w)
-    first = f"[{w[0].upper()}{w[0].lower()}]"
-    return f"{first} {_literal(w[1:])}" if len(w) > 1 else first
-
-
-def grammar(sentences: list[Sentence]) -> str:
-    """GBNF: a run of consecutive words of one of the sentences (so never NOT FOUND, never a
-    word the passages do not hold, never two sentences glued together).
-
-    >>> print(grammar([Sentence(Hit("h", "a.txt", 0, 9, "Go north.", 1.0), 0, 9, 0.5)]))
-    root ::= s1
-    s1 ::= s1w0 | s1w1
-    s1w0 ::= [Gg] "o" (" " s1w1)?
-    s1w1 ::= [Nn] "orth."
-    """
-    if not sentences:
-        raise ValueError("no sentences to choose from")
-    lines = ["root ::= " + " | ".join(f"s{n}" for n in range(1, len(sentences) + 1))]
-    for n, s in enumerate(sentences, 1):
-        words = s.text.split()
-        lines.append(f"s{n} ::= " + " | ".join(f"s{n}w{i}" for i in range(len(words))))
-        for i, w in enumerate(words):
-            tail = f' (" " s{n}w{i + 1})?' if i + 1 < len(words) else ""
-            lines.append(f"s{n}w{i} ::= {_word(w)}{tail}")
-    return "\n".join(lines)
-
-
 _PUNCT = " \t\n.,;:!?\"'()[]\u201c\u201d\u2018\u2019"
 
 
@@ -251,7 +217,7 @@ class Reader:
             return None
         sentences, passages = candidates(ranked, self.best, self.neighbours, self.limit)
         out = self.model.complete(prompt(question, sentences, passages), self.max_tokens,
-                                  grammar(sentences), top_logprobs=20)
+                                  copy_grammar([s.text for s in sentences]), top_logprobs=20)
         return decide(question, hits, sentences, passages, out, self.abstention, self.margin)
 
 
