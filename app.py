@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,6 +73,46 @@ def _clean(value: object) -> object:
     return value
 
 
+_DONE = object()
+
+
+def pump(stream: Iterator[str | Answer], stop: threading.Event, poll: float = 0.2) -> Iterator[str | Answer]:
+    """The events of an answer ``stream``, read in a worker thread, until it ends or ``stop`` is set.
+
+    Stop then takes effect within ``poll`` seconds, also while an answerer computes without
+    writing (the local reader's one model call takes 2-8 s). The worker closes the stream
+    when it is done or stopped: a streaming model stops at its next token; a reading model
+    finishes its call and the answer is dropped. Errors in the stream are raised here.
+    """
+    events: queue.Queue[object] = queue.Queue()
+
+    def work() -> None:
+        try:
+            for event in stream:
+                if stop.is_set():
+                    break
+                events.put(event)
+        except Exception as e:  # handed to the reader of the queue
+            events.put(e)
+        finally:
+            stream.close()
+            events.put(_DONE)
+
+    threading.Thread(target=work, daemon=True, name="answer").start()
+    while True:
+        try:
+            event = events.get(timeout=poll)
+        except queue.Empty:
+            if stop.is_set():
+                return
+            continue
+        if event is _DONE or stop.is_set():
+            return
+        if isinstance(event, Exception):
+            raise event
+        yield event  # type: ignore[misc]
+
+
 def build(settings: rag.Settings, read_only: bool = False) -> gr.Blocks:
     """The UI over ``settings``' index; ``read_only``: no upload and no Re-sync, in the page or the API."""
     engine = rag.engine(settings=settings)
@@ -107,18 +148,15 @@ def build(settings: rag.Settings, read_only: bool = False) -> gr.Blocks:
                     panel = sources_html(answers, preview=quick)
                 yield say(note + "✍️ …", panel)
             draft = ""
-            stream = engine.answer_stream(searched, hits, answerer)
-            for event in stream:
-                if stop.is_set():  # closing the stream stops the model at its next token
-                    stream.close()
-                    yield say(f"{note}{md_escape(draft)} ⏹️ *stopped*", panel, done=True)
-                    return
+            for event in pump(engine.answer_stream(searched, hits, answerer), stop):
                 if isinstance(event, str):
                     draft += event
                     yield say(f"{note}{md_escape(draft)} ✍️", panel)
                 else:
                     answers = answers + [replace(event, question=question, standalone=searched)]
                     yield say(answer_markdown(answers[-1], turn), sources_html(answers), done=True)
+            if stop.is_set():
+                yield say(f"{note}{md_escape(draft)} ⏹️ *stopped*", panel, done=True)
         except rag.RagError as e:
             yield say(f"⚠️ {md_escape(str(e))}", sources_html(answers), done=True)
         except Exception as e:  # never a traceback in the UI; the log has it
@@ -127,7 +165,7 @@ def build(settings: rag.Settings, read_only: bool = False) -> gr.Blocks:
                       sources_html(answers), done=True)
 
     def stopped(request: gr.Request):
-        """Stop pressed: the answering loop sees it at the model's next word, marks the turn and ends it."""
+        """Stop pressed: the answering loop sees it within 0.2 s, marks the turn and ends it."""
         stops.setdefault(request.session_hash or "", threading.Event()).set()
         return gr.update(value="Stopping…", interactive=False)
 

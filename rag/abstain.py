@@ -62,3 +62,7 @@ class Abstention:
 # and all 6 of the project's, with false refusals 0.085 / 0.095. The model's "NOT FOUND" alone:
 # 0.314 / 0.667 at 0.092 / 0.095.
 ABSTENTION = Abstention({"none": 0.2148, "retrieval": -1.0356, "support": -2.7748}, 2.6313, 0.62)
+
+# An answer whose refusal score is at most 1 - WELL_SUPPORTED is shown as "well supported", any
+# other answer as "partly supported" (rag/present.py).
+WELL_SUPPORTED = 0.7

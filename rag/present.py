@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace  # noqa: F401  (the doctests use it)
 from typing import TYPE_CHECKING
 
+from .abstain import WELL_SUPPORTED
 from .types import Answer, Citation, Hit, SyncProgress
 
 if TYPE_CHECKING:
@@ -76,13 +78,28 @@ def searched_note(question: str, searched: str) -> str:
     return f"<sub>searched for: “{md_escape(searched)}”</sub>\n\n" if searched != question else ""
 
 
+def support_words(answer: Answer) -> str:
+    """How well the evidence backs an answer, in words, when the answerer estimates it (the reader).
+
+    >>> a = Answer("q", "In Miami [1].", False, confidence=0.9)
+    >>> support_words(a), support_words(replace(a, confidence=0.5)), support_words(replace(a, confidence=None))
+    ('well supported', 'partly supported', '')
+    """
+    if answer.refused or answer.confidence is None:
+        return ""
+    return "well supported" if answer.confidence >= WELL_SUPPORTED else "partly supported"
+
+
 def answer_markdown(answer: Answer, turn: int) -> str:
     """Chat text: what was searched (for a rewritten follow-up), the answer with clickable [n]
-    markers, then the sources and which answerer wrote it.
+    markers (its short answer, if any, in bold), then how well it is supported, the sources
+    and which answerer wrote it.
 
     Sentences no passage supports are shown in italics with a warning, not as cited.
     """
     text = md_escape(answer.text)
+    if answer.short and answer.text.startswith(f"{answer.short}: "):
+        text = f"**{md_escape(answer.short)}**: {md_escape(answer.text[len(answer.short) + 2:])}"
     for sentence in answer.unsupported:
         plain = md_escape(sentence)
         text = text.replace(plain, f"*{plain}* ⚠️ *(not supported by the documents)*", 1)
@@ -93,7 +110,8 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         return f"{searched}{text}\n\n<sub>{by}</sub>"
     cited = "; ".join(f"[{n}] {md_escape(c.source)}" + (f" p. {c.page}" if c.page else "")
                       for n, c in enumerate(answer.citations, 1))
-    return f"{searched}{text}\n\n<sub>Sources: {cited} · {by}</sub>"
+    words = support_words(answer)
+    return f"{searched}{text}\n\n<sub>{words + ' · ' if words else ''}Sources: {cited} · {by}</sub>"
 
 
 def index_status(engine: Engine) -> str:
@@ -132,6 +150,8 @@ def answer_text(answer: Answer) -> str:
     for n, c in enumerate(answer.citations, 1):
         where = f"{c.source}" + (f", page {c.page}" if c.page else "") + f", characters {c.start}-{c.end}"
         lines.append(f"\n[{n}] {where}\n    \u201c{c.quote}\u201d")
+    if words := support_words(answer):
+        lines.append(f"\n{words} (confidence {answer.confidence:.2f})")
     lines.append(f"\nanswered by: {answer.answerer}")
     if answer.refused and answer.hits:
         lines.append("\nClosest passages:")

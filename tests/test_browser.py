@@ -71,10 +71,10 @@ def wait_answer(page, n: int):
 
 def test_streamed_answer_with_a_clickable_citation(page):
     ask(page, "Who is the top Ukrainian negotiator?")
-    page.locator("#stop").wait_for(state="visible")  # streaming: Stop replaces Ask
+    page.locator("#stop").wait_for(state="visible")  # answering: Stop replaces Ask
     page.get_by_text("✍️").first.wait_for()
     text = wait_answer(page, 1)
-    assert "Umerov" in text and "[1]" in text
+    assert "Umerov" in text and "[1]" in text and "supported" in text
     page.locator("#ask").wait_for(state="visible")
     page.locator("#stop").wait_for(state="hidden")
 
@@ -110,9 +110,9 @@ def test_follow_up_uses_the_history(page):
 
 def test_stop_mid_answer_then_ask_again(page):
     ask(page, "What did Witkoff and Kushner discuss with Putin at the Kremlin, and what came of it?")
-    page.wait_for_function(  # the model's own words are arriving (a draft ends with the pen)
+    page.wait_for_function(  # the model is reading (the draft shows the pen)
         "() => { const m = [...document.querySelectorAll('#chat .message.bot')].pop();"
-        " return m && m.innerText.trim().endsWith('✍️'); }")
+        " return m && m.innerText.includes('✍️'); }")
     page.locator("#stop").click()
     reply = last_reply(page)
     reply.get_by_text("stopped").wait_for()
