@@ -340,12 +340,18 @@ def answerer(request, answer_engine):
 
 def check_answer(a: Answer, question: str, hits: list, corpus: Path) -> None:
     """The invariants every answerer keeps, whatever it answered."""
-    assert a.question == question and a.hits == hits and a.answerer
+    assert a.question == question and a.answerer
+    # The answer's hits are the passages it was drawn from: the retrieved hits, or (the reader)
+    # retrieved hits merged and widened by their document's sentences, each keeping an id it had.
+    retrieved = {h.id: h for h in hits}
+    for h in a.hits:
+        r = retrieved[h.id]
+        assert (h.source, h.page) == (r.source, r.page) and h.start <= r.start and r.end <= h.end
     if a.refused:
         assert a.text == REFUSAL and a.citations == [] and not a.unsupported
         return
     assert a.citations and sorted(set(markers(a.text))) == list(range(1, len(a.citations) + 1))
-    by_id = {h.id: h for h in hits}
+    by_id = {h.id: h for h in a.hits}
     for c in a.citations:
         assert c.chunk_id in by_id, "cited a chunk that was not retrieved"
         h = by_id[c.chunk_id]

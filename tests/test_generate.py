@@ -99,14 +99,27 @@ def test_document_text_cannot_steer_the_prompt_structure(indexed):
 
 
 @full
-def test_local_model_answers_with_a_valid_citation_and_streams(indexed, corpus):
-    events = list(indexed.ask_stream("Who is the top Ukrainian negotiator?", answerer="local"))
-    pieces, final = [e for e in events if isinstance(e, str)], events[-1]
-    assert len(pieces) > 3, "the answer should arrive in pieces"
-    assert final.answerer == "local qwen2.5-coder-1.5b" and not final.refused
-    assert "Rustem Umerov [1]" in final.text and "Rustem Umerov" in "".join(pieces)
+def test_local_model_reads_a_short_answer_and_quotes_its_sentence(indexed, corpus):
+    """'local' reads: a few grammar-constrained tokens, copied from one retrieved sentence that is quoted."""
+    final = indexed.ask("Who is the top Ukrainian negotiator?", answerer="local")
+    assert final.answerer == "local qwen2.5-coder-1.5b, reading" and not final.refused
+    assert final.short == "Rustem Umerov" and final.text.startswith("Rustem Umerov: ") and 0 < final.confidence <= 1
     c = final.citations[0]
     assert "Rustem Umerov" in c.quote and verify(c, corpus) and c.chunk_id in {h.id for h in final.hits}
+
+
+@full
+def test_local_model_writes_and_streams_when_asked_to_generate(indexed, corpus):
+    """The generative answerer over the in-process model (what 'openai' does over a server) streams."""
+    from rag.llm import local_model
+
+    model = local_model(indexed.settings.llm_model, indexed.settings.model_dir)
+    question = "Who is the top Ukrainian negotiator?"
+    events = list(scripted_answerer(indexed, model).stream(question, indexed.search(question)))
+    pieces, final = [e for e in events if isinstance(e, str)], events[-1]
+    assert len(pieces) > 3, "the answer should arrive in pieces"
+    assert not final.refused and "Rustem Umerov" in "".join(pieces)
+    assert "Rustem Umerov" in final.citations[0].quote and verify(final.citations[0], corpus)
 
 
 def test_when_the_model_declines_the_extractive_answerer_decides(indexed):
@@ -141,8 +154,9 @@ def test_http_answerer_against_an_openai_compatible_server(indexed, tmp_path):
     question = "Where could jets to defend Kiev be based?"
     remote = rag.Settings.from_env(**{**indexed.settings.__dict__, "answerer": "openai", "llm_url": url})
     events = list(rag.engine(settings=remote).ask_stream(question))
-    local = rag.Settings.from_env(**{**indexed.settings.__dict__, "answerer": "local", "llm_model": "smollm2-135m"})
-    same = list(rag.engine(settings=local).ask_stream(question))
+    from rag.llm import local_model
+
+    same = list(scripted_answerer(indexed, local_model("smollm2-135m", tmp_path)).stream(question, indexed.search(question)))
     text = "".join(e for e in events if isinstance(e, str))
     assert text and text == "".join(e for e in same if isinstance(e, str)), "greedy decoding: same words either way"
     assert events[-1].answerer == f"server {url}"
