@@ -113,7 +113,7 @@ def pump(stream: Iterator[str | Answer], stop: threading.Event, poll: float = 0.
         yield event  # type: ignore[misc]
 
 
-def build(settings: rag.Settings, read_only: bool = False) -> gr.Blocks:
+def build(settings: rag.Settings, read_only: bool = False, watching: bool = False) -> gr.Blocks:
     """The UI over ``settings``' index; ``read_only``: no upload and no Re-sync, in the page or the API."""
     engine = rag.engine(settings=settings)
     answerers = ["auto", "local", "extractive"] + (["openai"] if settings.llm_url else [])
@@ -249,12 +249,16 @@ def build(settings: rag.Settings, read_only: bool = False) -> gr.Blocks:
                                            info="auto: the local model when installed, else extractive quotes")
                     k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages to retrieve")
                 with gr.Accordion("Documents", open=False):
+                    kinds = f"{', '.join(settings.extensions)}; up to {settings.max_file_mb:.0f} MB each"
                     if read_only:
                         gr.Markdown(f"Folder `{settings.corpus}`. This app is read-only: upload and Re-sync are off.")
+                    elif watching:
+                        gr.Markdown(f"Folder `{settings.corpus}` is watched: files added, changed or deleted there are "
+                                    f"indexed as it happens. Upload adds files to it ({kinds}).")
                     else:
                         gr.Markdown(f"Folder `{settings.corpus}`: files added there are indexed by **Re-sync**. "
-                                    f"Upload adds files to that folder ({', '.join(settings.extensions)}; "
-                                    f"up to {settings.max_file_mb:.0f} MB each).")
+                                    f"Upload adds files to that folder ({kinds}).")
+                    if not read_only:
                         upload = gr.File(file_count="multiple", label="Add documents", elem_id="upload")
                         sync_btn = gr.Button("Re-sync folder", elem_id="resync")
                         sync_log = gr.Markdown(elem_id="sync-log")
@@ -276,6 +280,8 @@ def build(settings: rag.Settings, read_only: bool = False) -> gr.Blocks:
             upload.upload(add_files, [upload], [sync_log, status, upload], concurrency_id="ingest",
                           concurrency_limit=4, api_name="upload")
         demo.load(status_line, None, status, api_name=False)
+        if watching:  # the status line follows the watcher's syncs
+            gr.Timer(5).tick(status_line, None, status, api_name=False, show_progress="hidden")
     return demo
 
 
@@ -292,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="serve beyond 127.0.0.1 without a login (otherwise RAG_AUTH=user:password is required)")
     p.add_argument("--read-only", action="store_true", default=os.environ.get("RAG_READ_ONLY", "") in ("1", "true", "yes"),
                    help="no upload and no Re-sync in the UI or its API (env RAG_READ_ONLY=1)")
+    p.add_argument("--watch", action="store_true", default=os.environ.get("RAG_WATCH", "") in ("1", "true", "yes"),
+                   help="index files as they are added, changed or deleted in the corpus folder (env RAG_WATCH=1)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:  # before any work: exposed without a login, the app refuses to start
@@ -313,10 +321,15 @@ def main(argv: list[str] | None = None) -> int:
         engine = rag.engine(settings=settings)
         engine.warm_up()  # load the models before the first question
         log.info("answerer: %s", engine.answerer_name())
+        if args.watch:
+            from rag.watch import Watcher
+
+            Watcher(engine, settings.corpus, on_sync=lambda r: log.info("watch: %s", r.summary())).start()
+            log.info("watching %s: changes are indexed as they happen", settings.corpus)
     except rag.RagError as e:
         print(f"error: {e}")
         return 2
-    demo = build(settings, read_only=args.read_only)
+    demo = build(settings, read_only=args.read_only, watching=args.watch)
     demo.queue(default_concurrency_limit=1, max_size=args.queue)  # one model: one answer at a time
     log.info("serving on http://%s:%d", args.host, args.port)
     demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=False, css=CSS, head=HEAD,

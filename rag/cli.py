@@ -1,4 +1,5 @@
-"""Command line: ``python -m rag ingest FOLDER``, ``python -m rag ask "question"``, ``python -m rag status``.
+"""Command line: ``python -m rag ingest FOLDER``, ``python -m rag watch FOLDER``, ``python -m rag ask "question"``,
+``python -m rag status``.
 
 Errors the user can fix print one line to stderr and exit with status 2; no tracebacks.
 """
@@ -30,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("path", type=Path, nargs="?", help=f"folder of documents: {describe()} (default: seeds/, env RAG_CORPUS)")
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar (it is shown only when stderr is a terminal)")
 
+    w = sub.add_parser("watch", help="sync a folder now and again whenever its files change, until Ctrl-C")
+    w.add_argument("path", type=Path, nargs="?", help="folder of documents (default: seeds/, env RAG_CORPUS)")
+
     sub.add_parser("status", help="what the index holds and when it was last synced")
 
     a = sub.add_parser("ask", help="answer a question from the index, with citations")
@@ -50,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "ingest":
             return _ingest(api, Settings.from_env(store=args.store, chroma_url=args.chroma_url), args.path, args.quiet)
+        if args.command == "watch":
+            return _watch(api, Settings.from_env(store=args.store, chroma_url=args.chroma_url), args.path)
         if args.command == "status":
             print(status_text(api.engine(settings=Settings.from_env(store=args.store, chroma_url=args.chroma_url))))
             return 0
@@ -88,6 +94,29 @@ def _ingest(api, settings: Settings, path: Path | None, quiet: bool) -> int:  # 
         print(f"  note {source}: {note}")
     if not report.chunks_total:
         print(f"No documents were indexed: {corpus} holds no readable {', '.join(settings.extensions)} files.")
+    return 0
+
+
+def _watch(api, settings: Settings, path: Path | None) -> int:  # type: ignore[no-untyped-def]
+    import time
+
+    from .watch import Watcher
+
+    told: set[tuple[str, str]] = set()  # each skipped file's reason once, not at every sync
+
+    def synced(report) -> None:  # type: ignore[no-untyped-def]
+        print(f"{time.strftime('%H:%M:%S')} {report.summary()}", flush=True)
+        for skip in set(report.skipped) - told:
+            print(f"  skipped {skip[0]}: {skip[1]}", flush=True)
+            told.add(skip)
+
+    watcher = Watcher(api.engine(settings=settings), path or settings.corpus, on_sync=synced,
+                      on_error=lambda message: print(f"{time.strftime('%H:%M:%S')} error: {message}", file=sys.stderr))
+    print(f"Watching {watcher.corpus} (Ctrl-C to stop).", flush=True)
+    try:
+        watcher.run()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
