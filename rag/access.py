@@ -72,3 +72,28 @@ def login_for(host: str, port: int, auth: str, no_auth: bool) -> tuple[Login | N
         "RAG_AUTH=user:password (several: comma-separated), or pass --no-auth to serve without one (anyone who "
         "reaches the port could then read the documents' text, upload and re-sync)."
     )
+
+
+def api_key_for(host: str, port: int, key: str, no_auth: bool) -> tuple[str | None, str]:
+    """The API key the HTTP API (OpenAI-compatible routes, MCP over HTTP) requires as ``Authorization:
+    Bearer KEY`` on ``host``, and a warning to print: the same rule as ``login_for``, with ``RAG_API_KEY``.
+
+    >>> api_key_for("127.0.0.1", 8000, "", False)
+    (None, '')
+    >>> api_key_for("0.0.0.0", 8000, "s3cret", False)[0]
+    's3cret'
+    """
+    key = key.strip()
+    if key:
+        return key, ("" if is_loopback(host) else
+                     f"serving the API on {host}:{port} with a key; it travels unencrypted over plain HTTP: put a TLS "
+                     "proxy in front for untrusted networks")
+    if is_loopback(host):
+        return None, ""
+    if no_auth:
+        return None, (f"WARNING: serving the API on {host}:{port} with no key (--no-auth): anyone who can reach this "
+                      "port can read the documents' text through answers; set RAG_API_KEY to require a key")
+    raise SettingsError(
+        f"--host {host or '(all interfaces)'} makes the API reachable from other machines, so it needs a key: set "
+        "RAG_API_KEY=some-long-secret (clients send it as the API key), or pass --no-auth to serve without one."
+    )

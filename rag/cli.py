@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -36,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="what the index holds and when it was last synced")
 
+    v = sub.add_parser("serve", help="serve an OpenAI-compatible API (/v1/chat/completions, /v1/models) over the index")
+    v.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1)")
+    v.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    v.add_argument("--no-auth", action="store_true", help="serve beyond 127.0.0.1 without RAG_API_KEY (not advised)")
+
     a = sub.add_parser("ask", help="answer a question from the index, with citations")
     a.add_argument("question")
     a.add_argument("-k", "--top-k", type=int, help="passages to retrieve (default 5)")
@@ -56,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             return _ingest(api, Settings.from_env(store=args.store, chroma_url=args.chroma_url), args.path, args.quiet)
         if args.command == "watch":
             return _watch(api, Settings.from_env(store=args.store, chroma_url=args.chroma_url), args.path)
+        if args.command == "serve":
+            return _serve(api, Settings.from_env(store=args.store, chroma_url=args.chroma_url), args)
         if args.command == "status":
             print(status_text(api.engine(settings=Settings.from_env(store=args.store, chroma_url=args.chroma_url))))
             return 0
@@ -94,6 +102,21 @@ def _ingest(api, settings: Settings, path: Path | None, quiet: bool) -> int:  # 
         print(f"  note {source}: {note}")
     if not report.chunks_total:
         print(f"No documents were indexed: {corpus} holds no readable {', '.join(settings.extensions)} files.")
+    return 0
+
+
+def _serve(api, settings: Settings, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from .access import api_key_for
+    from .serve import serve
+
+    key, warning = api_key_for(args.host, args.port, os.environ.get("RAG_API_KEY", ""), args.no_auth)
+    if warning:
+        print(warning, file=sys.stderr)
+    engine = api.engine(settings=settings)
+    engine.warm_up()
+    print(f"OpenAI-compatible API on http://{args.host}:{args.port}/v1 (model 'rag'; answerer: {engine.answerer_name()})",
+          flush=True)
+    serve(engine, args.host, args.port, key)
     return 0
 
 
