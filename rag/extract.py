@@ -11,7 +11,8 @@ that flatten a PDF's pages without their offsets; llama-index-readers-file 0.7.0
 downgrades pandas and pulls a dozen packages. So: pypdf for PDF (pure Python, its text
 layer page by page), python-docx for Word (paragraphs and tables in body order), the
 standard library's ``html.parser`` for HTML (the tokenizer BeautifulSoup's default
-backend uses; visible text needs no tree) and ``csv`` for CSV. Parsers are imported
+backend uses; visible text needs no tree), ``csv`` for CSV, and OCR (rag/ocr.py) for
+images and scanned PDF pages. Parsers are imported
 inside the readers so that ``import rag`` stays cheap.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .formats import Budget, Extracted, SkipFile, decode_text, read_csv, read_html, read_text
+from .ocr import read_picture
 from .pdf import read_pdf
 from .word import read_docx
 
@@ -32,6 +34,7 @@ __all__ = ["READERS", "Budget", "Extracted", "SkipFile", "decode_text"]
 READERS: dict[str, Callable[[bytes, Budget], Extracted]] = {
     ".txt": read_text, ".md": read_text, ".markdown": read_text, ".pdf": read_pdf, ".docx": read_docx,
     ".html": read_html, ".htm": read_html, ".csv": read_csv,
+    ".png": read_picture, ".jpg": read_picture, ".jpeg": read_picture, ".tif": read_picture, ".tiff": read_picture,
 }
 
 

@@ -216,7 +216,7 @@ def test_a_pdf_page_that_fails_to_extract_is_noted_and_the_other_pages_kept(monk
 
 
 BAD_FILES = [
-    ("scanned.pdf", "scanned PDF: no text layer on its 2 page(s) (run OCR first"),
+    ("scanned.pdf", "no text on its 2 page(s): no text layer, and OCR found none in their images"),
     ("garbage.pdf", "not a readable PDF"),
     ("truncated.pdf", "not a readable PDF"),
     ("fake.docx", "not a readable Word .docx file"),

@@ -1,0 +1,106 @@
+"""OCR for scanned pages and images: RapidOCR (PP-OCRv4 models as ONNX files inside its wheel).
+
+A PDF page with no text layer is read from its embedded images (a scanner stores each page
+as one), and .png/.jpg/.tif files are read whole. The engine runs on onnxruntime, already
+here for Chroma, and downloads nothing. Chosen over Tesseract because it installs from
+PyPI with the project (Tesseract is a system package the Makefile cannot install) and read
+the rendered test pages exactly; its cost is time, seconds per page on 2 cores
+(eval/bench_ocr.py prints both figures).
+
+Results are cached by the image's SHA-256 (and the engine's version) as a small text file
+under ``RAG_OCR_CACHE`` (default ``~/.cache/rag/ocr``), so a re-sync, and the re-read that
+verifies a citation, do not run OCR again, and give exactly the text the index holds.
+
+Lines are read top to bottom, left to right; boxes whose vertical middles lie within half
+a line height are one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from .formats import Budget, Extracted, SkipFile
+
+ENGINE = "rapidocr-onnxruntime 1.4.4"  # part of the cache key: another engine reads differently
+MIN_CONFIDENCE = 0.5  # boxes RapidOCR itself doubts are mostly specks and stamps
+
+_engine: Any = None
+_lock = threading.Lock()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("RAG_OCR_CACHE") or Path.home() / ".cache" / "rag" / "ocr")
+
+
+def lines(boxes: list[tuple[float, float, float, str]]) -> list[str]:
+    """Text lines from ``(x, y_top, y_bottom, text)`` boxes: grouped by vertical middle, ordered by x.
+
+    >>> lines([(300, 10, 30, "world"), (10, 12, 31, "Hello"), (10, 50, 70, "Next line")])
+    ['Hello world', 'Next line']
+    """
+    out: list[list[tuple[float, float, float, str]]] = []
+    for box in sorted(boxes, key=lambda b: (b[1] + b[2]) / 2):
+        mid, height = (box[1] + box[2]) / 2, box[2] - box[1]
+        last = out[-1] if out else None
+        if last and abs(mid - sum((b[1] + b[2]) / 2 for b in last) / len(last)) <= height / 2:
+            last.append(box)
+        else:
+            out.append([box])
+    return [" ".join(b[3] for b in sorted(line)) for line in out]
+
+
+def read_image(data: bytes) -> str:
+    """The text of an image (PNG, JPEG, TIFF, ...): cached, else read by OCR. '' when it holds none."""
+    key = hashlib.sha256(ENGINE.encode() + b"\0" + data).hexdigest()
+    path = cache_dir() / key[:2] / f"{key}.txt"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    text = "\n".join(lines(_boxes(data)))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:  # a read-only home: OCR again next time, still the same text
+        logging.getLogger(__name__).warning("OCR cache not written (%s): %s", path, e)
+    return text
+
+
+def _boxes(data: bytes) -> list[tuple[float, float, float, str]]:
+    global _engine
+    try:
+        with _lock:  # one engine per process; onnxruntime already uses every core
+            if _engine is None:
+                from rapidocr_onnxruntime import RapidOCR
+
+                logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+                _engine = RapidOCR()
+            result, _ = _engine(data)
+    except ImportError:
+        raise SkipFile("a scanned page or image needs OCR: pip install rapidocr-onnxruntime==1.4.4 "
+                       "(make setup installs it)") from None
+    except Exception as e:  # not an image it can decode
+        raise SkipFile(f"the image could not be read for OCR ({type(e).__name__}); check that it opens") from None
+    boxes = []
+    for corners, text, confidence in result or []:
+        if float(confidence) >= MIN_CONFIDENCE and text.strip():
+            ys = [p[1] for p in corners]
+            boxes.append((min(p[0] for p in corners), min(ys), max(ys), text.strip()))
+    return boxes
+
+
+def read_picture(data: bytes, budget: Budget | None = None) -> Extracted:
+    """An image file's text by OCR (one page); ``SkipFile`` when it holds none (a photo, a drawing)."""
+    text = read_image(data).strip()
+    if not text:
+        raise SkipFile("image with no text that OCR could read")
+    if budget is not None:
+        budget.chars(len(text), exact=True)
+    return Extracted(text)
