@@ -63,7 +63,7 @@ def test_bad_files_are_skipped_with_reasons_and_the_rest_ingests(settings, corpu
     skipped = dict(report.skipped)
     assert "binary" in skipped["binary.txt"]
     assert "empty" in skipped["empty.md"]
-    assert "unsupported" in skipped["photo.jpg"]
+    assert "could not be read for OCR" in skipped["photo.jpg"]  # a broken image: no OCR model loaded
     assert "latin1.txt" in report.added and dict(report.notes)["latin1.txt"].startswith("not UTF-8")
     assert "article.txt" in report.added
     answer = rag.ask("Where was the résumé filed?", settings=settings)

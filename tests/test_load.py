@@ -37,4 +37,4 @@ def test_empty_and_oversized_files_are_skipped(tmp_path):
     with pytest.raises(SkipFile, match="too large"):
         load_document(tmp_path / "big.txt", "big.txt", 1000)
     with pytest.raises(SkipFile, match="unsupported"):
-        load_document(tmp_path / "pic.png", "pic.png", 1000)
+        load_document(tmp_path / "app.exe", "app.exe", 1000)

@@ -58,7 +58,7 @@ def test_only_new_and_changed_files_are_embedded_and_deleted_ones_leave_nothing(
     (corpus / "notes" / "garden.md").write_text("# Garden notes\n\nThe courgettes failed in the drought of July.\n")
     (corpus / "new.md").write_text("The new well was dug forty metres deep.\n")
     (corpus / "old.txt").unlink()
-    (corpus / "photo.png").write_bytes(b"\x89PNG")
+    (corpus / "movie.mp4").write_bytes(b"\0\0\0\x18ftypmp42")
     embedded: list[str] = []
     real_embed = engine.embedder.embed
     monkeypatch.setattr(engine.embedder, "embed", lambda texts: embedded.extend(texts) or real_embed(texts))
@@ -66,7 +66,7 @@ def test_only_new_and_changed_files_are_embedded_and_deleted_ones_leave_nothing(
 
     assert (report.added, report.updated, report.removed, report.unchanged) == (
         ["new.md"], ["notes/garden.md"], ["old.txt"], ["article.txt"])
-    assert "unsupported" in dict(report.skipped)["photo.png"]
+    assert "unsupported" in dict(report.skipped)["movie.mp4"]
     assert sorted(embedded) == sorted(c.text for c in expected_chunks(corpus, settings, {"new.md", "notes/garden.md"}))
     want = expected_ids(corpus, settings)
     got = [r.chunk.id for r in engine.store.records()]
