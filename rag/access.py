@@ -1,4 +1,5 @@
-"""Who may reach the web UI: this machine only by default; beyond it, a login or an explicit choice not to.
+"""Who may reach the web UI and the MCP server: this machine only by default; beyond it, a login (an API
+key for MCP) or an explicit choice not to.
 
 The app answers from the documents, so anyone who can reach its port can read their text
 through answers and source cards, and (unless read-only) write into the corpus folder by
@@ -71,4 +72,32 @@ def login_for(host: str, port: int, auth: str, no_auth: bool) -> tuple[Login | N
         f"--host {host or '(all interfaces)'} makes the app reachable from other machines, so it needs a login: set "
         "RAG_AUTH=user:password (several: comma-separated), or pass --no-auth to serve without one (anyone who "
         "reaches the port could then read the documents' text, upload and re-sync)."
+    )
+
+
+def api_key_for(host: str, port: int, key: str, no_auth: bool) -> tuple[str | None, str]:
+    """The Bearer token the MCP server (``python -m rag mcp --http``) requires on ``host``, and a warning ("" if none).
+
+    The web UI's rule with an API key for the login: a key (env ``RAG_API_KEY``) is always
+    required when set; without one, loopback serves openly, anything else needs ``no_auth``
+    (and warns), else ``SettingsError`` and the server does not start.
+
+    >>> api_key_for("127.0.0.1", 8765, "", False), api_key_for("0.0.0.0", 8765, " s3cret ", False)[0]
+    ((None, ''), 's3cret')
+    """
+    key = key.strip()
+    if key:
+        return key, ("" if is_loopback(host) else
+                     f"serving MCP on {host}:{port} with an API key; it travels unencrypted over plain HTTP: put a "
+                     "TLS proxy in front for untrusted networks (docs/usage.md, Security)")
+    if is_loopback(host):
+        return None, ""
+    if no_auth:
+        return None, (f"WARNING: serving MCP on {host}:{port} with no API key (--no-auth): anyone who can reach "
+                      "this port can read the documents' text through search and ask; set RAG_API_KEY to require "
+                      "an Authorization: Bearer key")
+    raise SettingsError(
+        f"--host {host or '(all interfaces)'} makes the MCP server reachable from other machines, so it needs an API "
+        "key: set RAG_API_KEY=<a long random string> (clients send it as Authorization: Bearer <key>), or pass "
+        "--no-auth to serve without one (anyone who reaches the port could then read the documents' text)."
     )
