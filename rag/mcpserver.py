@@ -22,6 +22,7 @@ Nothing is downloaded: the models are the installed ones, loaded on the first ca
 
 import hmac
 import logging
+import socket
 import sys
 import threading
 from typing import TYPE_CHECKING, Annotated, Any
@@ -223,10 +224,27 @@ def serve(settings: Settings, http: bool = False, host: str = "127.0.0.1", port:
     app = server.streamable_http_app(streamable_http_path=PATH, host=host)
     if key:
         app = bearer_guard(app, key)
+    sock = _bind(host, port)
     print(f"MCP server at http://{_url_host(host)}:{port}{PATH}" + (" (Bearer token required)" if key else ""),
           file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    anyio.run(uvicorn.Server(config).serve)
+    anyio.run(lambda: uvicorn.Server(config).serve(sockets=[sock]))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a taken port is one clear sentence, not uvicorn's log."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as e:
+        sock.close()
+        raise SettingsError(f"Cannot serve on {host or '(all interfaces)'}:{port} ({e.strerror or e}): the port may "
+                            "be taken by another server; pick another with --port.") from e
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 def _url_host(host: str) -> str:

@@ -17,10 +17,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-import rag
 from conftest import free_port, seed_folder
 from test_offline import clean_env
+
+import rag
 
 mcp = pytest.importorskip("mcp")
 
@@ -126,6 +126,20 @@ def test_http_beyond_loopback_needs_a_key_or_no_auth(capsys, monkeypatch):
     assert api_key_for("127.0.0.1", 1, "k", no_auth=False) == ("k", "")  # a key set is always required
 
 
+def test_a_taken_port_is_one_clear_sentence(capsys):
+    import socket
+
+    from rag.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["mcp", "--http", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: Cannot serve on 127.0.0.1:{port} (Address already in use)") and "--port" in err
+
+
 # Subprocesses: the real server, spawned as a client would, under the network guard.
 
 @pytest.fixture(scope="module")
@@ -159,11 +173,11 @@ def test_stdio_with_the_sdk_client(indexed, tmp_path):
                                    env={**env, "RAG_ANSWERER": "extractive"}, cwd=str(ROOT))
 
     async def go() -> None:
-        with open(tmp_path / "stderr.log", "w") as errlog:
-            async with Client(stdio_client(server, errlog=errlog), read_timeout_seconds=300) as client:
-                await exercise(client, corpus)
+        async with Client(stdio_client(server, errlog=errlog), read_timeout_seconds=300) as client:
+            await exercise(client, corpus)
 
-    run(go)
+    with open(tmp_path / "stderr.log", "w") as errlog:
+        run(go)
     assert "Traceback" not in (tmp_path / "stderr.log").read_text()
     assert log.read_text() == "", f"the server used the network:\n{log.read_text()}"
 
@@ -214,18 +228,18 @@ def test_streamable_http_with_the_sdk_client_and_a_key(indexed, tmp_path):
 
 @pytest.mark.full
 def test_the_docs_client_example_runs(indexed, tmp_path):
-    corpus, store = indexed
+    store = indexed[1]
     docs = (ROOT / "docs" / "usage.md").read_text(encoding="utf-8")
     section = docs.split("\n## MCP server\n", 1)[1].split("\n## ", 1)[0]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    code, n = re.subn(r'^STORE = "vectorstore"', f"STORE = {str(store)!r}", code, flags=re.M)
-    code, m = re.subn(r'^ANSWERER = "auto"', 'ANSWERER = "extractive"', code, flags=re.M)
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    code, n = re.subn(r'^STORE = "vectorstore"', f"STORE = {str(store)!r}", code, flags=re.MULTILINE)
+    code, m = re.subn(r'^ANSWERER = "auto"', 'ANSWERER = "extractive"', code, flags=re.MULTILINE)
     assert n == m == 1, "the example's STORE and ANSWERER lines changed: update this test"
     (tmp_path / "client.py").write_text(code)
     done = subprocess.run([sys.executable, str(tmp_path / "client.py")], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
+                          timeout=300, check=False, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert lines[0] == "['search', 'ask']" and "Umerov" in lines[1]
-    assert re.search(r"^\[1\] article.txt characters \d+-\d+: .*Umerov", done.stdout, re.M)
-    assert re.search(r"^article.txt:\d+-\d+ score \d\.\d\d$", done.stdout, re.M)
+    assert re.search(r"^\[1\] article.txt characters \d+-\d+: .*Umerov", done.stdout, re.MULTILINE)
+    assert re.search(r"^article.txt:\d+-\d+ score \d\.\d\d$", done.stdout, re.MULTILINE)
