@@ -17,7 +17,7 @@ A ``RagError`` (empty question, empty index, unreachable store, ...) becomes a t
 carrying its message, which says what to do; nothing else reaches the client, never a
 traceback. Who may connect over HTTP follows the web UI's rule (rag/access.py): loopback by
 default; beyond it the Bearer token ``RAG_API_KEY``, or ``--no-auth`` with a warning.
-Nothing is downloaded: the models are the installed ones, loaded on the first call.
+Nothing is downloaded: the models are the installed ones, loaded in the background at start.
 """
 
 import hmac
@@ -25,6 +25,8 @@ import logging
 import socket
 import sys
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 from typing_extensions import TypedDict  # pydantic reads only this one on Python < 3.12
@@ -98,8 +100,9 @@ def _import_sdk() -> None:
                             "`pip install mcp==2.3.0` (it is in pyproject.toml's dependencies).") from e
 
 
-def build(settings: Settings) -> "MCPServer":
-    """The MCP server over the index ``settings`` names (the engine and its models load on the first call)."""
+def build(settings: Settings, warm: bool = False) -> "MCPServer":
+    """The MCP server over the index ``settings`` names. Its engine and models load on the first call,
+    or with ``warm`` in a background thread as soon as it serves (calls made meanwhile wait for it)."""
     _import_sdk()
     from mcp.server.mcpserver import MCPServer
     from mcp_types import CallToolResult, TextContent, ToolAnnotations
@@ -107,7 +110,15 @@ def build(settings: Settings) -> "MCPServer":
     from . import api
     from .present import answer_text
 
-    server = MCPServer(NAME, title="Documents (offline RAG)", instructions=INSTRUCTIONS, log_level="WARNING")
+    @asynccontextmanager
+    async def lifespan(_: object) -> AsyncIterator[dict[str, Any]]:
+        if warm:  # started once the transport holds stdout: nothing a model prints at load can reach the protocol
+            threading.Thread(target=run, args=("warm-up", lambda: api.engine(settings=settings).warm_up()),
+                             name="rag-mcp-warm-up", daemon=True).start()
+        yield {}
+
+    server = MCPServer(NAME, title="Documents (offline RAG)", instructions=INSTRUCTIONS, log_level="WARNING",
+                       lifespan=lifespan)
     one_at_a_time = threading.Lock()  # one model, one index: calls wait for each other (the UI queues likewise)
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                                 open_world_hint=False)
@@ -121,7 +132,7 @@ def build(settings: Settings) -> "MCPServer":
             with one_at_a_time:
                 return call()
         except RagError as e:
-            log.info("%s: %s", what, e)
+            log.log(logging.WARNING if what == "warm-up" else logging.INFO, "%s: %s", what, e)
             return failed(str(e))
         except Exception as e:  # a fault not mapped to a RagError: its traceback stays in the server's log
             log.exception("%s failed", what)
@@ -211,20 +222,20 @@ def serve(settings: Settings, http: bool = False, host: str = "127.0.0.1", port:
     """
     from .access import api_key_for
 
-    key, warning = api_key_for(host, port, api_key, no_auth) if http else (None, "")
-    server = build(settings)
     if not http:
-        server.run("stdio")
+        build(settings, warm=True).run("stdio")
         return
+    key, warning = api_key_for(host, port, api_key, no_auth)
+    _import_sdk()
+    sock = _bind(host, port)
     if warning:
         print(warning, file=sys.stderr, flush=True)
     import anyio
     import uvicorn
 
-    app = server.streamable_http_app(streamable_http_path=PATH, host=host)
+    app = build(settings, warm=True).streamable_http_app(streamable_http_path=PATH, host=host)
     if key:
         app = bearer_guard(app, key)
-    sock = _bind(host, port)
     print(f"MCP server at http://{_url_host(host)}:{port}{PATH}" + (" (Bearer token required)" if key else ""),
           file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
