@@ -1,4 +1,5 @@
-"""Who may reach the web UI: this machine only by default; beyond it, a login or an explicit choice not to.
+"""Who may reach the web UI and the MCP server: this machine only by default; beyond it, a login (an API
+key for MCP) or an explicit choice not to.
 
 The app answers from the documents, so anyone who can reach its port can read their text
 through answers and source cards, and (unless read-only) write into the corpus folder by
@@ -74,26 +75,30 @@ def login_for(host: str, port: int, auth: str, no_auth: bool) -> tuple[Login | N
     )
 
 
-def api_key_for(host: str, port: int, key: str, no_auth: bool) -> tuple[str | None, str]:
-    """The API key the HTTP API (OpenAI-compatible routes, MCP over HTTP) requires as ``Authorization:
-    Bearer KEY`` on ``host``, and a warning to print: the same rule as ``login_for``, with ``RAG_API_KEY``.
+def api_key_for(host: str, port: int, key: str, no_auth: bool, what: str = "the API") -> tuple[str | None, str]:
+    """The Bearer token ``what`` (the OpenAI-compatible API of ``python -m rag serve``, or ``MCP`` over HTTP)
+    requires on ``host``, and a warning ("" if none).
 
-    >>> api_key_for("127.0.0.1", 8000, "", False)
-    (None, '')
-    >>> api_key_for("0.0.0.0", 8000, "s3cret", False)[0]
-    's3cret'
+    The web UI's rule with an API key for the login: a key (env ``RAG_API_KEY``) is always
+    required when set; without one, loopback serves openly, anything else needs ``no_auth``
+    (and warns), else ``SettingsError`` and the server does not start.
+
+    >>> api_key_for("127.0.0.1", 8765, "", False), api_key_for("0.0.0.0", 8765, " s3cret ", False)[0]
+    ((None, ''), 's3cret')
     """
     key = key.strip()
     if key:
         return key, ("" if is_loopback(host) else
-                     f"serving the API on {host}:{port} with a key; it travels unencrypted over plain HTTP: put a TLS "
-                     "proxy in front for untrusted networks")
+                     f"serving {what} on {host}:{port} with an API key; it travels unencrypted over plain HTTP: put a "
+                     "TLS proxy in front for untrusted networks (docs/usage.md, Security)")
     if is_loopback(host):
         return None, ""
     if no_auth:
-        return None, (f"WARNING: serving the API on {host}:{port} with no key (--no-auth): anyone who can reach this "
-                      "port can read the documents' text through answers; set RAG_API_KEY to require a key")
+        return None, (f"WARNING: serving {what} on {host}:{port} with no API key (--no-auth): anyone who can reach "
+                      "this port can read the documents' text through its answers; set RAG_API_KEY to require "
+                      "an Authorization: Bearer key")
     raise SettingsError(
-        f"--host {host or '(all interfaces)'} makes the API reachable from other machines, so it needs a key: set "
-        "RAG_API_KEY=some-long-secret (clients send it as the API key), or pass --no-auth to serve without one."
+        f"--host {host or '(all interfaces)'} makes {what} reachable from other machines, so it needs an API "
+        "key: set RAG_API_KEY=<a long random string> (clients send it as Authorization: Bearer <key>), or pass "
+        "--no-auth to serve without one (anyone who reaches the port could then read the documents' text)."
     )

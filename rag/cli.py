@@ -1,5 +1,5 @@
 """Command line: ``python -m rag ingest FOLDER``, ``python -m rag watch FOLDER``, ``python -m rag ask "question"``,
-``python -m rag status``.
+``python -m rag status``, ``python -m rag mcp [--http]``.
 
 Errors the user can fix print one line to stderr and exit with status 2; no tracebacks.
 """
@@ -49,6 +49,16 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--model", help="local model: qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, smollm2-135m")
     a.add_argument("--llm-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (env RAG_LLM_URL)")
     a.add_argument("--json", action="store_true", help="print the Answer as JSON")
+
+    m = sub.add_parser("mcp", help="serve search and ask to MCP clients: over stdio (default) or streamable HTTP")
+    m.add_argument("--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
+    m.add_argument("--host", default="127.0.0.1", help="with --http: address to bind (default 127.0.0.1, this "
+                   "machine only; any other needs RAG_API_KEY or --no-auth)")
+    m.add_argument("--port", type=int, default=8765, help="with --http: port (default 8765)")
+    m.add_argument("--no-auth", action="store_true", help="with --http beyond loopback: serve without an API key")
+    for flag, dest in (("--answerer", "answerer"), ("--model", "model"), ("--llm-url", "llm_url")):
+        m.add_argument(flag, dest=dest, help=f"as for ask ({flag})")
+    m.add_argument("-k", "--top-k", type=int, help="passages for ask to retrieve (default 5)")
     return p
 
 
@@ -67,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             print(status_text(api.engine(settings=Settings.from_env(store=args.store, chroma_url=args.chroma_url))))
             return 0
+        if args.command == "mcp":
+            return _mcp(args)
         settings = Settings.from_env(store=args.store, chroma_url=args.chroma_url, top_k=args.top_k,
                                      answerer=args.answerer, llm_model=args.model, llm_url=args.llm_url)
         answer = None
@@ -88,6 +100,21 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asdict(answer), indent=2))
         return 0
     print(answer_text(answer))
+    return 0
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    import os
+
+    from . import mcpserver
+
+    settings = Settings.from_env(store=args.store, chroma_url=args.chroma_url, top_k=args.top_k,
+                                 answerer=args.answerer, llm_model=args.model, llm_url=args.llm_url)
+    try:
+        mcpserver.serve(settings, http=args.http, host=args.host, port=args.port, no_auth=args.no_auth,
+                        api_key=os.environ.get("RAG_API_KEY", ""))
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

@@ -114,4 +114,4 @@ def test_beyond_loopback_the_server_needs_a_key(tmp_path):
     proc, _ = start(tmp_path, "--host", "0.0.0.0")
     assert proc.wait(timeout=60) == 2
     out = proc.stdout.read()
-    assert "needs a key: set RAG_API_KEY" in out and "Traceback" not in out
+    assert "makes the API reachable from other machines, so it needs an API key: set RAG_API_KEY" in out and "Traceback" not in out
