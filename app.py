@@ -298,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="serve beyond 127.0.0.1 without a login (otherwise RAG_AUTH=user:password is required)")
     p.add_argument("--read-only", action="store_true", default=os.environ.get("RAG_READ_ONLY", "") in ("1", "true", "yes"),
                    help="no upload and no Re-sync in the UI or its API (env RAG_READ_ONLY=1)")
+    p.add_argument("--collection", help="answer from this collection of the store (env RAG_COLLECTION); "
+                   "see `python -m rag collections`")
     p.add_argument("--watch", action="store_true", default=os.environ.get("RAG_WATCH", "") in ("1", "true", "yes"),
                    help="index files as they are added, changed or deleted in the corpus folder (env RAG_WATCH=1)")
     args = p.parse_args(argv)
@@ -310,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     if warning:
         log.warning("%s", warning)
     try:
+        from rag.collections import chosen, settings_for
+
         settings = rag.Settings.from_env(corpus=args.corpus, store=args.store, chroma_url=args.chroma_url)
+        settings = settings_for(chosen(args.collection), settings)
         try:
             report = rag.ingest(settings.corpus, settings=settings)
             log.info("index: %s", report.summary())

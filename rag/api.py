@@ -191,13 +191,18 @@ _engines: dict[Settings, Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def engine(store: str | Path | None = None, settings: Settings | None = None) -> Engine:
-    """The cached engine for these settings and ``store`` (a folder; default: settings.store).
+def engine(store: str | Path | None = None, settings: Settings | None = None, collection: str | None = None) -> Engine:
+    """The cached engine for these settings and ``store`` (a folder; default: settings.store), or for the
+    collection ``collection`` of that store (rag/collections.py; default: ``RAG_COLLECTION`` when no
+    settings are given, else none).
 
     The models are shared by all engines of a process; an engine is cheap.
     """
+    from .collections import chosen, settings_for
+
     s = settings or Settings.from_env()
     s = replace(s, store=Path(store if store is not None else s.store).resolve())
+    s = settings_for(chosen(collection) if settings is None else collection, s)
     with _engines_lock:
         if s not in _engines:
             _engines[s] = Engine(s)
@@ -205,14 +210,16 @@ def engine(store: str | Path | None = None, settings: Settings | None = None) ->
 
 
 def ingest(path: str | Path | None = None, store: str | Path | None = None, *,
-           settings: Settings | None = None, progress: Progress | None = None) -> IngestReport:
-    """Sync the folder ``path`` (default: settings.corpus) into the index; returns what changed."""
-    return engine(store, settings).ingest(path, progress)
+           settings: Settings | None = None, progress: Progress | None = None,
+           collection: str | None = None) -> IngestReport:
+    """Sync the folder ``path`` (default: settings.corpus, or the collection's folder) into the index;
+    returns what changed."""
+    return engine(store, settings, collection).ingest(path, progress)
 
 
 def ask(question: str, history: list | None = None, store: str | Path | None = None, answerer: str | None = None, *,
-        k: int | None = None, settings: Settings | None = None) -> Answer:
-    """Answer ``question`` from the index, with citations, or refuse.
+        k: int | None = None, settings: Settings | None = None, collection: str | None = None) -> Answer:
+    """Answer ``question`` from the index (or from collection ``collection``), with citations, or refuse.
 
     ``answerer``: 'auto' (the default, via ``settings.answerer``), 'local', 'openai' or 'extractive'.
 
@@ -221,4 +228,4 @@ def ask(question: str, history: list | None = None, store: str | Path | None = N
     with?") is rewritten with it before retrieval; ``Answer.standalone`` is what was searched.
     Raises ``QuestionError`` / ``EmptyIndexError`` with what to do.
     """
-    return engine(store, settings).ask(question, history, answerer, k)
+    return engine(store, settings, collection).ask(question, history, answerer, k)

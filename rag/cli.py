@@ -26,7 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m rag", description="Ask questions of a folder of documents, offline, with citations.")
     p.add_argument("--store", type=Path, help="index folder (default: vectorstore/, env RAG_STORE)")
     p.add_argument("--chroma-url", help="use a Chroma server instead of --store, e.g. http://127.0.0.1:8000 (env RAG_CHROMA_URL)")
+    p.add_argument("--collection", help="a named collection of the store instead of its default index (env RAG_COLLECTION)")
     sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("collections", help="named document sets, each its own folder and index: list, create, delete")
+    c.add_argument("action", choices=["list", "create", "delete"])
+    c.add_argument("name", nargs="?", help="the collection (create, delete)")
+    c.add_argument("folder", type=Path, nargs="?", help="create: its folder of documents")
 
     i = sub.add_parser("ingest", help="index a folder: add new files, update changed ones, drop deleted ones")
     i.add_argument("path", type=Path, nargs="?", help=f"folder of documents: {describe()} (default: seeds/, env RAG_CORPUS)")
@@ -68,19 +74,26 @@ def main(argv: list[str] | None = None) -> int:
         from . import api
         from .present import answer_text, status_text
 
-        if args.command == "ingest":
-            return _ingest(api, Settings.from_env(store=args.store, chroma_url=args.chroma_url), args.path, args.quiet)
-        if args.command == "watch":
-            return _watch(api, Settings.from_env(store=args.store, chroma_url=args.chroma_url), args.path)
-        if args.command == "serve":
-            return _serve(api, Settings.from_env(store=args.store, chroma_url=args.chroma_url), args)
-        if args.command == "status":
-            print(status_text(api.engine(settings=Settings.from_env(store=args.store, chroma_url=args.chroma_url))))
-            return 0
+        from .collections import chosen, settings_for
+
+        if args.command == "collections":
+            return _collections(args)
+        base = Settings.from_env(store=args.store, chroma_url=args.chroma_url)
         if args.command == "mcp":
             return _mcp(args)
-        settings = Settings.from_env(store=args.store, chroma_url=args.chroma_url, top_k=args.top_k,
+        if args.command == "ask":
+            base = Settings.from_env(store=args.store, chroma_url=args.chroma_url, top_k=args.top_k,
                                      answerer=args.answerer, llm_model=args.model, llm_url=args.llm_url)
+        settings = settings_for(chosen(args.collection), base)
+        if args.command == "ingest":
+            return _ingest(api, settings, args.path, args.quiet)
+        if args.command == "watch":
+            return _watch(api, settings, args.path)
+        if args.command == "serve":
+            return _serve(api, settings, args)
+        if args.command == "status":
+            print(status_text(api.engine(settings=settings)))
+            return 0
         answer = None
         streamed = False
         for event in api.engine(settings=settings).ask_stream(args.question):
@@ -108,13 +121,43 @@ def _mcp(args: argparse.Namespace) -> int:
 
     from . import mcpserver
 
+    from .collections import chosen, settings_for
+
     settings = Settings.from_env(store=args.store, chroma_url=args.chroma_url, top_k=args.top_k,
                                  answerer=args.answerer, llm_model=args.model, llm_url=args.llm_url)
+    settings = settings_for(chosen(args.collection), settings)
     try:
         mcpserver.serve(settings, http=args.http, host=args.host, port=args.port, no_auth=args.no_auth,
                         api_key=os.environ.get("RAG_API_KEY", ""))
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _collections(args: argparse.Namespace) -> int:
+    from . import collections
+
+    settings = Settings.from_env(store=args.store, chroma_url=args.chroma_url)
+    if args.action == "list":
+        found = collections.list_all(settings)
+        for c in found:
+            print(f"{c.name}\t{c.corpus}")
+        if not found:
+            print(f"No collections in {collections.root(settings)} yet: python -m rag collections create NAME FOLDER")
+        return 0
+    if not args.name:
+        print(f"error: collections {args.action} needs a NAME", file=sys.stderr)
+        return 2
+    if args.action == "create":
+        if args.folder is None:
+            print("error: collections create needs NAME and FOLDER (the collection's documents)", file=sys.stderr)
+            return 2
+        c = collections.create(args.name, args.folder, settings)
+        print(f"Collection {c.name}: documents in {c.corpus}, index in {c.store}. Index it with: "
+              f"python -m rag --collection {c.name} ingest")
+        return 0
+    c = collections.delete(args.name, settings)
+    print(f"Deleted collection {c.name}'s index ({c.store}); its documents in {c.corpus} are untouched.")
     return 0
 
 

@@ -3,7 +3,9 @@
 Chat front-ends and libraries that speak the OpenAI API (Open WebUI, LibreChat, editor
 plug-ins, the ``openai`` client) can ask the documents through two routes:
 
-- ``GET /v1/models`` lists one model, ``rag`` (the index this server answers from);
+- ``GET /v1/models`` lists ``rag`` (the index this server was started on) and every collection
+  of its store (rag/collections.py) by name: the model a request names is the document set
+  it is answered from;
 - ``POST /v1/chat/completions``, streaming (server-sent events) or not. The last user
   message is the question; earlier user and assistant turns are the history a follow-up is
   rewritten with; system messages are ignored (the rules are the engine's, and document
@@ -99,8 +101,8 @@ def extra(answer: Answer) -> dict[str, Any]:
             "standalone": answer.standalone or answer.question}
 
 
-def _chunk(rid: str, created: int, delta: dict, finish: str | None = None, **extra: Any) -> str:
-    body = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": MODEL,
+def _chunk(rid: str, created: int, model: str, delta: dict, finish: str | None = None, **extra: Any) -> str:
+    body = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
     return f"data: {json.dumps(body)}\n\n"
 
@@ -124,9 +126,19 @@ def create_app(engine: "Engine", api_key: str | None = None) -> "FastAPI":
                                   "RAG_API_KEY).", "invalid_request_error", "invalid_api_key")
         return await call_next(request)
 
+    from .api import engine as engine_for
+    from .collections import list_all, settings_for
+
+    def pick(model: object) -> "Engine":
+        """The engine answering as ``model``: this server's index, or a collection of its store."""
+        if model in (None, MODEL):
+            return engine
+        return engine_for(settings=settings_for(str(model), engine.settings))  # SettingsError: no such collection
+
     @app.get("/v1/models")
     def models() -> dict:
-        return {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "rag"}]}
+        names = [MODEL] + [c.name for c in list_all(engine.settings)]
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "rag"} for n in names]}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):  # type: ignore[no-untyped-def]
@@ -138,34 +150,37 @@ def create_app(engine: "Engine", api_key: str | None = None) -> "FastAPI":
             return error(400, "The request body is not JSON.", "invalid_request_error")
         if not isinstance(body, dict):
             return error(400, "The request body must be a JSON object.", "invalid_request_error")
-        if body.get("model", MODEL) != MODEL:
-            return error(404, f"Unknown model {body.get('model')!r}: this server answers as {MODEL!r} "
-                              "(GET /v1/models lists it).", "invalid_request_error", "model_not_found")
+        try:
+            name = str(body.get("model") or MODEL)
+            chosen = pick(name)
+        except RagError as e:
+            return error(404, f"Unknown model {body.get('model')!r}: GET /v1/models lists the document sets this "
+                              f"server answers from. ({e})", "invalid_request_error", "model_not_found")
         try:
             question, history = question_and_history(body.get("messages"))
-            check_question(question, engine.settings.max_question_chars)
+            check_question(question, chosen.settings.max_question_chars)
         except QuestionError as e:
             return error(400, str(e), "invalid_request_error")
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not body.get("stream"):
             try:
-                answer = await run_in_threadpool(engine.ask, question, history)
+                answer = await run_in_threadpool(chosen.ask, question, history)
             except RagError as e:
                 return error(503, str(e), "server_error")
-            return {"id": rid, "object": "chat.completion", "created": created, "model": MODEL,
+            return {"id": rid, "object": "chat.completion", "created": created, "model": name,
                     "choices": [{"index": 0, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": content(answer)}}], **extra(answer)}
 
         def events() -> Iterator[str]:  # starlette runs a plain generator in a worker thread
-            yield _chunk(rid, created, {"role": "assistant", "content": ""})  # the reply starts at once
+            yield _chunk(rid, created, name, {"role": "assistant", "content": ""})  # the reply starts at once
             try:
-                answer = engine.ask(question, history)
+                answer = chosen.ask(question, history)
             except RagError as e:
                 yield f"data: {json.dumps({'error': {'message': str(e), 'type': 'server_error', 'code': None}})}\n\n"
                 return
             for piece in content(answer).splitlines(keepends=True):
-                yield _chunk(rid, created, {"content": piece})
-            yield _chunk(rid, created, {}, "stop", **extra(answer))
+                yield _chunk(rid, created, name, {"content": piece})
+            yield _chunk(rid, created, name, {}, "stop", **extra(answer))
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
