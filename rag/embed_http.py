@@ -10,8 +10,8 @@ Texts go in batches of ``batch_size`` per request; the answer must hold one vect
 text, all of one dimension, which is learnt from the server's first answer (``dim``).
 Vectors are normalised here, since not every server returns unit vectors. A server that
 cannot be reached, times out, refuses the key or answers nonsense is a ``ModelError``
-naming the URL and what to do. The vector space is the URL, the model and the prefixes
-(``Settings.embed_space``): pointing at another server or model builds a new index.
+naming the URL and what to do. The vector space is the model and the prefixes, plus the URL
+when no model is named (``Settings.embed_space``): another model builds a new index.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class OpenAIEmbedder:
         self.timeout = timeout
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
-        self.name = name or f"openai:{model or 'default'}@{self.url}"
+        self.name = name or (f"openai:{model}" if model else f"openai:default@{self.url}")
         self._dim: int | None = None
         self._client: Any = None
         self._lock = threading.Lock()

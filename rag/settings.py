@@ -212,10 +212,14 @@ class Settings:
 
     @property
     def embed_space(self) -> str:
-        """The vector space the embedder writes in: its model's name (for a server: URL, model and prefixes)."""
+        """The vector space the embedder writes in: its model's name.
+
+        For a server: the model name and the prefixes; the URL too when no model is named
+        (whatever that server serves by default), so naming the model keeps the index when the server moves.
+        """
         if self.embedder == "openai":
             prefixes = f"|{self.embed_query_prefix}|{self.embed_passage_prefix}" if self.embed_query_prefix or self.embed_passage_prefix else ""
-            return f"openai:{self.embed_model or 'default'}@{self.embed_url}{prefixes}"
+            return f"openai:{self.embed_model}{prefixes}" if self.embed_model else f"openai:default@{self.embed_url}{prefixes}"
         return {"minilm": "all-MiniLM-L6-v2", "minilm-int8": "all-MiniLM-L6-v2-int8"}.get(self.embedder, self.embedder)
 
     @property

@@ -113,3 +113,19 @@ def test_ingest_and_ask_through_an_embedding_server(embed_server, tmp_path, corp
     answer = rag.ask("Who is the top Ukrainian negotiator?", settings=s)
     assert "Umerov" in " ".join(p.text for p in answer.hits[:3])
     assert "openai" in s.collection and s.collection != replace(s, embedder="minilm").collection
+
+
+@pytest.mark.full
+def test_the_cli_ingests_and_answers_through_an_embedding_server_and_says_when_it_is_gone(embed_server, tmp_path, corpus):
+    from test_server import cli
+
+    env = {"RAG_EMBEDDER": "openai", "RAG_EMBED_URL": embed_server, "RAG_EMBED_MODEL": "multilingual-e5-small-q4",
+           "RAG_STORE": str(tmp_path / "index")}  # a named model: the index stays the same when the server moves
+    out = cli("ingest", str(corpus), **env)
+    assert out.returncode == 0, out.stderr
+    out = cli("ask", "Which alliance does Kiev aspire to join?", **env)
+    assert out.returncode == 0 and "NATO" in out.stdout, out.stdout + out.stderr
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    out = cli("ask", "Which alliance does Kiev aspire to join?", **{**env, "RAG_EMBED_URL": dead})
+    assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith(f"error: Cannot reach the embedding server at {dead}/embeddings")
