@@ -106,7 +106,7 @@ class MiniLMInt8:
         import numpy as np
 
         sess, inputs = self.session(threads)
-        out = np.empty((len(texts), 384), dtype=np.float32)
+        out: Any = None
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # longest first, as sentence-transformers
         for b in range(0, len(order), self.batch_size):
             idx = order[b : b + self.batch_size]
@@ -119,6 +119,8 @@ class MiniLMInt8:
             hidden = sess.run(None, feed)[0]  # (batch, tokens, 384): last_hidden_state
             m = mask[:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+            if out is None:
+                out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
             out[idx] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return out
 
