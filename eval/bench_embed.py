@@ -23,6 +23,7 @@ Writes ``embed-bench.json`` and ``embed-bench.md`` under eval/results/ (or --out
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -207,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="--chunks 160 --repeats 1, retrieval on 20 questions of 'project'")
     p.add_argument("--no-speed", action="store_true")
     p.add_argument("--no-retrieval", action="store_true")
+    p.add_argument("--speed-from", type=Path, help="take the speed part from this embed-bench.json instead of measuring")
+    p.add_argument("--retrieval-from", type=Path, help="take the retrieval part from this embed-bench.json")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     chunks = args.chunks or (160 if args.quick else 320)
@@ -216,10 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = rag.Settings.from_env()
     t0 = time.perf_counter()
     res: dict = {}
-    if not args.no_speed:
+    for part, path in (("speed", args.speed_from), ("retrieval", args.retrieval_from)):
+        if path:  # separate runs (e.g. speed and retrieval at different times), joined into one report
+            res.update({k: v for k, v in json.loads(path.read_text()).items() if k.startswith(part)})
+    if not args.no_speed and "speed" not in res:
         res["speed"] = speed(real_chunks(chunks, args.bench_dir, settings), repeats,
                              [int(t) for t in args.threads.split(",")])
-    if not args.no_retrieval:
+    if not args.no_retrieval and "retrieval" not in res:
         res["retrieval"] = retrieval(sets, settings, args.bench_dir, limit)
         res["retrieval_meta"] = {"sets": sets, "limit": limit, "top_k": settings.top_k,
                                  "chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap}
