@@ -181,7 +181,8 @@ def markdown(res: dict) -> str:
                 rows.append([f"{s} ({a['questions']} q)", r, f"{a['hit@1']:.3f} / {b.get('hit@1', 0):.3f}",
                              f"{a['hit@5']:.3f} / {b.get('hit@5', 0):.3f}", f"{a['mrr@10']:.3f} / {b.get('mrr@10', 0):.3f}",
                              f"{fp[s]['_ingest']['seconds']} / {q8.get(s, {}).get('_ingest', {}).get('seconds', '-')}"])
-        lines += ["", "Retrieval (eval/bench.py's scoring; each cell fp32 / int8):", ""]
+        lines += ["", "Retrieval (eval/bench.py's scoring, real ingest; each cell fp32 / int8; 'ingest s' is the whole "
+                  "rag.ingest of the set on the shared cores, the embedder's first load included):", ""]
         lines += table(["set", "retriever", "hit@1", "hit@5", "MRR@10", "ingest s"], rows)
         for name in EMBEDDERS:
             lines += [f"Skipped with {name}: {s}: {why}." for s, why in ret[name]["skipped"].items()]
