@@ -27,13 +27,13 @@ def test_int8_becomes_the_default_only_when_twice_as_fast_and_as_good_on_every_s
 def test_embed_benchmark_reports_speed_and_retrieval(tmp_path):
     src = tmp_path / "bench" / "tiny" / "source_files"
     src.mkdir(parents=True)
-    (src / "a.txt").write_text("The lighthouse on Skerry Point was built in 1874. Its lamp burned whale oil. " * 30)
+    (src / "a.txt").write_text("The lighthouse on Skerry Point was built in 1874. Its lamp burned whale oil. " * 60)
     out = tmp_path / "out"
     args = ["--quick", "--chunks", "6", "--threads", "1", "--limit", "3", "--bench-dir", str(tmp_path / "bench"), "--out", str(out)]
     assert bench_embed.main(args) == 0
     got = json.loads((out / "embed-bench.json").read_text())
     enc = got["speed"]["threads"]["1"]["encoders"]
-    assert len(enc) == 3 and all(v["chunks_s"] > 0 for v in enc.values()) and got["speed"]["chunks"] == 6
+    assert len(enc) == 3 and all(v["chunks_s"] > 0 for v in enc.values()) and got["speed"]["chunks"] == 6  # the corpus gives more: 6 taken
     assert got["speed"]["int8_vs_fp32_cosine"]["min"] >= 0.99
     assert set(got["retrieval"]) == {"minilm", "minilm-int8"} and "project" in got["retrieval"]["minilm"]["results"]
     assert not got["verdict"]["int8_default"] or got["speed"]["int8_over_fp32"] >= 2
