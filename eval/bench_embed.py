@@ -171,6 +171,9 @@ def markdown(res: dict) -> str:
         lines += ["", f"Cosine of int8 to fp32 vectors of the same chunks: min {c['min']}, mean {c['mean']}. "
                   "One question (`embed_query`, p50 over the project's questions): "
                   + ", ".join(f"{k} {v} ms" for k, v in sp["embed_query_p50_ms"].items()) + "."]
+    for other in res.get("speed_other_runs", []):  # earlier runs joined with --speed-from, their ratios only
+        lines += ["", f"Another run ({other['chunks']} chunks, {other['repeats']} repeats): int8 / project fp32 "
+                  + ", ".join(f"{r['int8_over_fp32']}x at {t} threads" for t, r in other["threads"].items()) + "."]
     ret = res.get("retrieval")
     if ret:
         fp, q8 = ret["minilm"]["results"], ret["minilm-int8"]["results"]

@@ -39,10 +39,10 @@ class Settings:
     with int8 weights on onnxruntime) or 'openai' (the OpenAI-compatible server at ``embed_url``).
     Changing it builds a new index.
 
-    int8 is not the default: 1.18x fp32's chunks/s on 2 shared cores where the rule asks 2x, and
-    equal retrieval on every set but one Paul Graham question (hybrid hit@5 0.955 vs 0.977);
-    its vectors are within cosine 0.998 of fp32's, and one question embeds in ~19 ms vs ~61
-    (eval/results/embed-bench.md)."""
+    int8 is not the default: 1.14-1.26x fp32's chunks/s on 2 shared cores (1.2x per CPU-second)
+    where the rule asks 2x, and equal retrieval on every set but one Paul Graham question (hybrid
+    hit@5 0.955 vs 0.977); its vectors are within cosine 0.998 of fp32's, and one question
+    embeds in ~20 ms against 60-140 ms (eval/results/embed-bench.md)."""
 
     embed_url: str = ""
     """Base URL of an OpenAI-compatible embeddings server for embedder 'openai', e.g. http://127.0.0.1:8000/v1."""
