@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from . import postings
-from .postings import Entry
 from .store import VectorStore, chunk_ids
 from .text import terms
 from .types import Chunk
@@ -66,7 +65,7 @@ class KeywordIndex:
     def __init__(self, analyzer: Callable[[str], list[str]] = terms, db: sqlite3.Connection | None = None) -> None:
         self.analyzer = analyzer  # text -> terms, the same for chunks and questions
         self.db = db if db is not None else postings.connect(":memory:", FORMAT, "")
-        self.pending: dict[str, Entry | None] = {}  # changes not written yet: chunk id -> entry, None to remove
+        self.pending: dict[str, dict[str, int] | None] = {}  # not written yet: chunk id -> term counts, None to remove
 
     # --- what it holds (as committed, or written in the open transaction) ---
     def __len__(self) -> int:
@@ -75,9 +74,6 @@ class KeywordIndex:
     def ids(self) -> set[str]:
         return {cid for (cid,) in self.db.execute("SELECT cid FROM chunks")}
 
-    def sources(self) -> set[str]:
-        return {s for (s,) in self.db.execute("SELECT DISTINCT source FROM chunks")}
-
     def df(self, term: str) -> int:
         """How many chunks hold ``term`` (0 for a term the index never saw)."""
         return postings.lookup(self.db, [term]).get(term, (0, 0))[1]
@@ -85,8 +81,7 @@ class KeywordIndex:
     # --- changes ---
     def add(self, chunk: Chunk) -> None:
         """Index (or re-index) one chunk, at the next ``commit``."""
-        self.pending[chunk.id] = Entry(chunk.source, chunk.start, chunk.end, chunk.page,
-                                       dict(Counter(self.analyzer(chunk.text))))
+        self.pending[chunk.id] = dict(Counter(self.analyzer(chunk.text)))
 
     def remove(self, ids: Iterable[str]) -> None:
         """Drop chunks (unknown ids are ignored), at the next ``commit``."""
@@ -129,13 +124,11 @@ class KeywordIndex:
             avg = total / n or 1.0
             idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t in qterms for df in [found.get(t, (0, 0))[1]]}
             bound = sum(idf[t] for t in qterms) * (K1 + 1)
+            held = [t for t in qterms if t in found]  # the order the old per-chunk sums used: the same additions
             rows, parts = [], []
-            for t in qterms:  # the order the old per-chunk sums used: the same float additions
-                if t not in found:
-                    continue
-                r, recs = postings.read(self.db, found[t][0])
-                tf = recs["tf"].astype(np.float64)
-                norm = K1 * (1 - B + B * recs["n"].astype(np.float64) / avg)
+            for t, (r, tf, lengths) in zip(held, postings.read(self.db, [found[t][0] for t in held])):
+                tf = tf.astype(np.float64)
+                norm = K1 * (1 - B + B * lengths.astype(np.float64) / avg)
                 rows.append(r)
                 parts.append(idf[t] * tf * (K1 + 1) / (tf + norm))
             if not rows:
@@ -242,9 +235,8 @@ class KeywordFile:
                 data: dict[str, Any] = json.loads(self.legacy.read_text(encoding="utf-8"))
                 if data.get("format") != LEGACY or data.get("collection") != self.collection:
                     raise ValueError(f"not a {LEGACY} index of {self.collection}")
-                for cid, (source, start, end, page, tf) in data["chunks"].items():
-                    ix.pending[str(cid)] = Entry(str(source), int(start), int(end), page,
-                                                 {str(t): int(c) for t, c in tf.items()})
+                for cid, (_source, _start, _end, _page, tf) in data["chunks"].items():
+                    ix.pending[str(cid)] = {str(t): int(c) for t, c in tf.items()}
                     if len(ix.pending) >= WRITE_EVERY:
                         ix.write()
                 ix.commit()

@@ -4,21 +4,23 @@ Tables of ``<collection>.bm25.sqlite3``:
 
 - ``meta``: the format, the collection, and the statistics BM25 needs: ``n`` (chunks) and
   ``total`` (their summed lengths in terms), changed in the same transaction as the postings;
-- ``chunks``: one row per chunk: its id, place (source, start, end, page), length in terms
-  and the ids of its terms (so that removing it edits exactly its postings);
+- ``chunks``: one row per chunk: its id, its length in terms and the ids of its terms (so
+  that removing it edits exactly its postings);
 - ``terms``: each term's id and document frequency;
-- ``postings``: for each (term, block of ``BLOCK`` chunk rows) one blob of records
-  (offset of the chunk row in the block, tf, chunk length). A query reads the blobs of its
-  own terms only (one row per block); an update rewrites only the (term, block) blobs it
-  touches: new chunks get new rows, so mostly the last block of each of their terms.
+- ``postings``: for each (term, block of ``BLOCK`` chunk rows) one blob of records: the
+  chunk row's offset in the block and the term's count in it (little-endian uint16 each,
+  the count capped at 65,535: chunks hold at most ~510 word pieces, so the cap never bites
+  here): 4 bytes a posting;
+- ``lengths``: for each block, its chunks' lengths (uint32 each).
 
-Records are little-endian uint16 offset, uint16 tf (capped at 65,535: chunks hold at most
-~510 word pieces, so the cap never bites here) and uint32 chunk length: 8 bytes a posting.
+A query reads the postings blobs of its own terms (one row per block they occur in) and
+the lengths of those blocks. An update rewrites only the (term, block) blobs it touches:
+new chunks get new rows, so mostly the last block of each of their terms.
 
-Writes come in batches (``apply``: a dict chunk id -> ``Entry``, or None to remove), inside
-the caller's transaction; nothing here commits. The file is in WAL mode: readers (another
-process's queries) never wait for a writer and see the last committed state; a process
-killed mid-transaction leaves the previous state (SQLite rolls the rest back on next open).
+Writes come in batches (``apply``: a dict chunk id -> term counts, or None to remove),
+inside the caller's transaction; nothing here commits. The file is in WAL mode: readers
+(another process's queries) never wait for a writer and see the last committed state; a
+process killed mid-transaction leaves the previous state (SQLite discards the rest).
 """
 
 from __future__ import annotations
@@ -26,30 +28,22 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 BLOCK = 1024  # chunk rows per postings blob
 PAGE = 10_000  # values per ``IN (...)``: SQLite refuses more than 32,766 variables in one statement
-REC = [("o", "<u2"), ("tf", "<u2"), ("n", "<u4")]
+REC = [("o", "<u2"), ("tf", "<u2")]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS chunks(id INTEGER PRIMARY KEY, cid TEXT NOT NULL UNIQUE, source TEXT NOT NULL,
-    begins INTEGER NOT NULL, ends INTEGER NOT NULL, page INTEGER, length INTEGER NOT NULL, terms BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks(id INTEGER PRIMARY KEY, cid TEXT NOT NULL UNIQUE, length INTEGER NOT NULL,
+    terms BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS lengths(block INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS terms(id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE, df INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS postings(term INTEGER NOT NULL, block INTEGER NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (term, block)) WITHOUT ROWID;
 """
-
-
-class Entry(NamedTuple):
-    """A chunk to index: where it is, and its term counts."""
-
-    source: str
-    start: int
-    end: int
-    page: int | None
-    tf: dict[str, int]
 
 
 def connect(path: Path | str, fmt: str, collection: str) -> sqlite3.Connection:
@@ -106,15 +100,23 @@ def lookup(db: sqlite3.Connection, words: Sequence[str]) -> dict[str, tuple[int,
     return out
 
 
-def read(db: sqlite3.Connection, term_id: int) -> tuple[Any, Any]:
-    """A term's postings: (chunk rows, records) as numpy arrays."""
+def read(db: sqlite3.Connection, term_ids: Sequence[int]) -> list[tuple[Any, Any, Any]]:
+    """Each term's postings, as numpy arrays: (chunk rows, tf, chunk lengths)."""
     import numpy as np
 
-    got = db.execute("SELECT block, data FROM postings WHERE term = ?", (term_id,)).fetchall()
-    recs = np.frombuffer(b"".join(d for _, d in got), dtype=REC)
-    starts = np.array([b * BLOCK for b, _ in got], dtype=np.int64)
-    counts = np.array([len(d) // 8 for _, d in got], dtype=np.int64)
-    return np.repeat(starts, counts) + recs["o"], recs
+    got = [db.execute("SELECT block, data FROM postings WHERE term = ?", (t,)).fetchall() for t in term_ids]
+    blocks = sorted({b for rows in got for b, _ in rows})
+    lengths = np.zeros((blocks[-1] + 1 if blocks else 0) * BLOCK, dtype=np.int64)
+    for part, marks in pages(blocks):
+        for b, d in db.execute(f"SELECT block, data FROM lengths WHERE block IN ({marks})", part):
+            lengths[b * BLOCK : (b + 1) * BLOCK] = np.frombuffer(d, dtype="<u4")
+    out = []
+    for rows in got:
+        recs = np.frombuffer(b"".join(d for _, d in rows), dtype=REC)
+        starts = np.array([b * BLOCK for b, _ in rows], dtype=np.int64)
+        at = np.repeat(starts, [len(d) // 4 for _, d in rows]) + recs["o"]
+        out.append((at, recs["tf"], lengths[at]))
+    return out
 
 
 def names(db: sqlite3.Connection, rows: Sequence[int]) -> dict[int, str]:
@@ -133,101 +135,107 @@ def rows_of(db: sqlite3.Connection, ids: Sequence[str]) -> dict[str, int]:
     return out
 
 
-def apply(db: sqlite3.Connection, changes: dict[str, Entry | None]) -> None:
-    """Write ``changes`` (chunk id -> what to index, None to remove) in the open transaction (begun if none is)."""
+def apply(db: sqlite3.Connection, changes: dict[str, dict[str, int] | None]) -> None:
+    """Write ``changes`` (chunk id -> term counts, None to remove) in the open transaction (begun if none is)."""
     import numpy as np
 
     if not changes:
         return
     if not db.in_transaction:
         db.execute("BEGIN IMMEDIATE")
-    rec = np.dtype(REC)
     n, total = stats(db)
     first = (db.execute("SELECT max(id) FROM chunks").fetchone()[0] or 0) + 1  # rows from here on are new
 
-    # 1. Every changed chunk the index holds goes (an add replaces): its postings, df and length.
-    drop_t, drop_r, gone = [], [], []
-    ids = list(changes)
-    for part, marks in pages(ids):
+    # 1. Every changed chunk the index holds goes (an add replaces it): its postings, df and length.
+    gone, blobs = [], []
+    for part, marks in pages(list(changes)):
         for row, length, blob in db.execute(f"SELECT id, length, terms FROM chunks WHERE cid IN ({marks})", part):
-            t = np.frombuffer(blob, dtype="<u4")
-            drop_t.append(t)
-            drop_r.append(np.full(len(t), row, dtype=np.int64))
             gone.append((row,))
+            blobs.append(blob)
             n, total = n - 1, total - length
     db.executemany("DELETE FROM chunks WHERE id = ?", gone)
-    drops: dict[tuple[int, int], Any] = {}
-    if gone:
-        dt, dr = np.concatenate(drop_t).astype(np.int64), np.concatenate(drop_r)
-        for (t, b), sel in _groups(dt, dr // BLOCK):
-            drops[(t, b)] = dr[sel] % BLOCK
+    dt = np.frombuffer(b"".join(blobs), dtype="<u4").astype(np.int64)
+    dr = np.repeat(np.array([r for (r,) in gone], dtype=np.int64), [len(b) // 4 for b in blobs])
 
-    # 2. The new chunks get new rows; their terms ids (new terms new ids).
-    adds = [(cid, e) for cid, e in changes.items() if e is not None]
-    words = list({t for _, e in adds for t in e.tf})
-    vocab = {t: i for t, (i, _) in lookup(db, words).items()}
-    fresh = [t for t in words if t not in vocab]
+    # 2. The new chunks get new rows, their terms ids (new terms new ids).
+    adds = [(cid, tf) for cid, tf in changes.items() if tf is not None]
+    words = list(chain.from_iterable(tf for _, tf in adds))
+    distinct = list(dict.fromkeys(words))
+    vocab = {t: i for t, (i, _) in lookup(db, distinct).items()}
+    fresh = [t for t in distinct if t not in vocab]
     next_term = (db.execute("SELECT max(id) FROM terms").fetchone()[0] or 0) + 1
-    vocab.update((t, i) for i, t in enumerate(fresh, next_term))
-    db.executemany("INSERT INTO terms VALUES (?, ?, 0)", [(vocab[t], t) for t in fresh])
-    rows, add_t, add_r, add_tf, lengths = [], [], [], [], []
-    for row, (cid, e) in enumerate(adds, first):
-        tids = [vocab[t] for t in e.tf]
-        length = sum(e.tf.values())
-        rows.append((row, cid, e.source, e.start, e.end, e.page, length, np.array(tids, dtype="<u4").tobytes()))
-        add_t += tids
-        add_tf += e.tf.values()
-        add_r += [row] * len(tids)
-        lengths.append(length)
-        n, total = n + 1, total + length
-    db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    vocab.update(zip(fresh, range(next_term, next_term + len(fresh))))
+    db.executemany("INSERT INTO terms VALUES (?, ?, 0)", zip(range(next_term, next_term + len(fresh)), fresh))
+    at = np.fromiter(map(vocab.__getitem__, words), dtype=np.int64, count=len(words))
+    tfs = np.fromiter(chain.from_iterable(tf.values() for _, tf in adds), dtype=np.int64, count=len(words))
+    sizes = np.fromiter(map(len, (tf for _, tf in adds)), dtype=np.int64, count=len(adds))
+    ends = np.cumsum(sizes)
+    summed = np.r_[0, np.cumsum(tfs)]
+    lengths = summed[ends] - summed[ends - sizes]
+    ar = np.repeat(np.arange(first, first + len(adds), dtype=np.int64), sizes)
+    tbuf, cut = at.astype("<u4").tobytes(), (np.r_[0, ends] * 4).tolist()
+    db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", zip(
+        range(first, first + len(adds)), (cid for cid, _ in adds), lengths.tolist(),
+        (tbuf[a:b] for a, b in zip(cut, cut[1:]))))
+    n, total = n + len(adds), total + int(lengths.sum())
+    _lengths(db, first, lengths)
 
-    # 3. Postings: blocks past the first new row's are new (inserted as they are); the others are
-    #    read, stripped of removed chunks, extended and written back.
-    at, ar = np.array(add_t, dtype=np.int64), np.array(add_r, dtype=np.int64)
-    recs = np.empty(len(at), dtype=rec)
-    recs["o"], recs["tf"] = ar % BLOCK, np.minimum(np.array(add_tf, dtype=np.int64), 65535)
-    recs["n"] = np.array(lengths, dtype=np.int64)[ar - first] if len(ar) else 0
-    new: list[tuple[int, int, bytes]] = []
-    edit: dict[tuple[int, int], bytes] = {key: b"" for key in drops}
-    for (t, b), sel in _groups(at, ar // BLOCK):
-        data = recs[sel].tobytes()
-        if b > first // BLOCK:
-            new.append((t, b, data))
-        else:
-            edit[(t, b)] = data
-    gone_keys = []
-    for (t, b), data in edit.items():
-        got = db.execute("SELECT data FROM postings WHERE term = ? AND block = ?", (t, b)).fetchone()
-        old = got[0] if got else b""
-        if (t, b) in drops:
-            arr = np.frombuffer(old, dtype=rec)
-            old = arr[~np.isin(arr["o"], drops[(t, b)])].tobytes()
-        if old + data:
-            new.append((t, b, old + data))
-        else:
-            gone_keys.append((t, b))
-    db.executemany("INSERT OR REPLACE INTO postings VALUES (?, ?, ?)", new)
-    db.executemany("DELETE FROM postings WHERE term = ? AND block = ?", gone_keys)
+    # 3. Postings. The blobs that may hold something already (those of removed chunks, and the
+    #    first new row's block) are read; their records, less the removed chunks', and the new
+    #    ones are regrouped by (term, block) and written back. Later blocks are all new.
+    edit = set(zip(dt.tolist(), (dr // BLOCK).tolist()))
+    edit.update((t, first // BLOCK) for t in np.unique(at[ar // BLOCK == first // BLOCK]).tolist())
+    ot, orow, otf = _read_keys(db, edit)
+    keep = ~np.isin(ot << 32 | orow, dt << 32 | dr)
+    t = np.concatenate([ot[keep], at])
+    r = np.concatenate([orow[keep], ar])
+    recs = np.empty(len(t), dtype=REC)
+    recs["o"], recs["tf"] = r % BLOCK, np.minimum(np.concatenate([otf[keep], tfs]), 65535)
+    order = np.lexsort((r, r // BLOCK, t))
+    t, b, data = t[order], r[order] // BLOCK, recs[order].tobytes()
+    cut = np.flatnonzero((t[1:] != t[:-1]) | (b[1:] != b[:-1])) + 1
+    starts, stops = (np.r_[0, cut] * 4).tolist(), (np.r_[cut, len(t)] * 4).tolist()
+    keys = list(zip(t[np.r_[0, cut]].tolist(), b[np.r_[0, cut]].tolist())) if len(t) else []
+    db.executemany("INSERT OR REPLACE INTO postings VALUES (?, ?, ?)",
+                   ((k[0], k[1], data[s:e]) for k, s, e in zip(keys, starts, stops)))
+    db.executemany("DELETE FROM postings WHERE term = ? AND block = ?", edit - set(keys))
 
     # 4. Document frequencies and the collection statistics.
-    plus = np.unique(at, return_counts=True)
-    minus = np.unique(dt, return_counts=True) if gone else (np.empty(0, np.int64), np.empty(0, np.int64))
+    plus, minus = np.unique(at, return_counts=True), np.unique(dt, return_counts=True)
     db.executemany("UPDATE terms SET df = df + ? WHERE id = ?", zip(plus[1].tolist(), plus[0].tolist()))
     db.executemany("UPDATE terms SET df = df - ? WHERE id = ?", zip(minus[1].tolist(), minus[0].tolist()))
     db.executemany("DELETE FROM terms WHERE id = ? AND df <= 0", ((t,) for t in minus[0].tolist()))
     db.executemany("UPDATE meta SET value = ? WHERE key = ?", [(n, "n"), (total, "total")])
 
 
-def _groups(terms: Any, blocks: Any) -> Iterator[tuple[tuple[int, int], Any]]:
-    """((term, block), indices into the arrays) for each distinct pair, the indices in their original order."""
+def _lengths(db: sqlite3.Connection, first: int, lengths: Any) -> None:
+    """Record the lengths of the new chunk rows ``first``, ``first + 1``, ... in their blocks."""
     import numpy as np
 
-    if not len(terms):
-        return
-    order = np.lexsort((blocks, terms))  # stable: rows stay in order within a pair
-    t, b = terms[order], blocks[order]
-    cut = np.flatnonzero((t[1:] != t[:-1]) | (b[1:] != b[:-1])) + 1
-    starts, ends = np.r_[0, cut].tolist(), np.r_[cut, len(t)].tolist()
-    for s, e, tt, bb in zip(starts, ends, t[starts].tolist(), b[starts].tolist()):
-        yield (tt, bb), order[s:e]
+    rows = np.arange(first, first + len(lengths))
+    for b in np.unique(rows // BLOCK).tolist():
+        got = db.execute("SELECT data FROM lengths WHERE block = ?", (b,)).fetchone()
+        arr = np.frombuffer(got[0], dtype="<u4").copy() if got else np.zeros(BLOCK, dtype="<u4")
+        sel = rows // BLOCK == b
+        arr[rows[sel] % BLOCK] = lengths[sel]
+        db.execute("INSERT OR REPLACE INTO lengths VALUES (?, ?)", (b, arr.tobytes()))
+
+
+def _read_keys(db: sqlite3.Connection, keys: set[tuple[int, int]]) -> tuple[Any, Any, Any]:
+    """The stored postings of ``keys`` (term, block), as arrays (terms, chunk rows, tf); a few statements a block."""
+    import numpy as np
+
+    by_block: dict[int, list[int]] = {}
+    for t, b in keys:
+        by_block.setdefault(b, []).append(t)
+    ts, bs, sizes, blobs = [], [], [], []
+    for b, terms in by_block.items():
+        for part, marks in pages(terms):
+            for t, d in db.execute(f"SELECT term, data FROM postings WHERE block = ? AND term IN ({marks})", (b, *part)):
+                ts.append(t)
+                bs.append(b)
+                sizes.append(len(d) // 4)
+                blobs.append(d)
+    recs = np.frombuffer(b"".join(blobs), dtype=REC)
+    rows = np.repeat(np.array(bs, dtype=np.int64) * BLOCK, sizes) + recs["o"]
+    return np.repeat(np.array(ts, dtype=np.int64), sizes), rows, recs["tf"].astype(np.int64)
