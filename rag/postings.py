@@ -4,8 +4,8 @@ Tables of ``<collection>.bm25.sqlite3``:
 
 - ``meta``: the format, the collection, and the statistics BM25 needs: ``n`` (chunks) and
   ``total`` (their summed lengths in terms), changed in the same transaction as the postings;
-- ``chunks``: one row per chunk: its id, its length in terms and the ids of its terms (so
-  that removing it edits exactly its postings);
+- ``chunks``: one row per chunk: its id, its length in terms and the ids of its terms
+  (``pack``: delta-coded, ~2.5 bytes a term; so that removing it edits exactly its postings);
 - ``terms``: each term's id and document frequency;
 - ``postings``: for each (term, block of ``BLOCK`` chunk rows) one blob of records: the
   chunk row's offset in the block and the term's count in it (little-endian uint16 each,
@@ -154,8 +154,9 @@ def apply(db: sqlite3.Connection, changes: dict[str, dict[str, int] | None]) -> 
             blobs.append(blob)
             n, total = n - 1, total - length
     db.executemany("DELETE FROM chunks WHERE id = ?", gone)
-    dt = np.frombuffer(b"".join(blobs), dtype="<u4").astype(np.int64)
-    dr = np.repeat(np.array([r for (r,) in gone], dtype=np.int64), [len(b) // 4 for b in blobs])
+    held = [unpack(b) for b in blobs]
+    dt = np.concatenate([np.empty(0, dtype=np.int64), *held])
+    dr = np.repeat(np.array([r for (r,) in gone], dtype=np.int64), [len(h) for h in held])
 
     # 2. The new chunks get new rows, their terms ids (new terms new ids).
     adds = [(cid, tf) for cid, tf in changes.items() if tf is not None]
@@ -173,10 +174,8 @@ def apply(db: sqlite3.Connection, changes: dict[str, dict[str, int] | None]) -> 
     summed = np.r_[0, np.cumsum(tfs)]
     lengths = summed[ends] - summed[ends - sizes]
     ar = np.repeat(np.arange(first, first + len(adds), dtype=np.int64), sizes)
-    tbuf, cut = at.astype("<u4").tobytes(), (np.r_[0, ends] * 4).tolist()
     db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", zip(
-        range(first, first + len(adds)), (cid for cid, _ in adds), lengths.tolist(),
-        (tbuf[a:b] for a, b in zip(cut, cut[1:]))))
+        range(first, first + len(adds)), (cid for cid, _ in adds), lengths.tolist(), pack(at, sizes)))
     n, total = n + len(adds), total + int(lengths.sum())
     _lengths(db, first, lengths)
 
@@ -206,6 +205,46 @@ def apply(db: sqlite3.Connection, changes: dict[str, dict[str, int] | None]) -> 
     db.executemany("UPDATE terms SET df = df - ? WHERE id = ?", zip(minus[1].tolist(), minus[0].tolist()))
     db.executemany("DELETE FROM terms WHERE id = ? AND df <= 0", ((t,) for t in minus[0].tolist()))
     db.executemany("UPDATE meta SET value = ? WHERE key = ?", [(n, "n"), (total, "total")])
+
+
+def pack(terms: Any, sizes: Any) -> list[bytes]:
+    """Each chunk's term ids (``sizes[i]`` of them in turn in ``terms``) as bytes: sorted, the first as
+    uint32, then the gaps between them in 2, 3 or 4 bytes each (the fewest that hold the chunk's largest
+    gap; the first byte says which): ~2.5 bytes a term instead of 4.
+
+    >>> import numpy as np
+    >>> [unpack(b).tolist() for b in pack(np.array([7, 3, 70000, 5, 200000, 9]), np.array([3, 0, 2, 1]))]
+    [[3, 7, 70000], [], [5, 200000], [9]]
+    """
+    import numpy as np
+
+    starts = np.cumsum(sizes) - sizes
+    order = np.lexsort((terms, np.repeat(np.arange(len(sizes)), sizes)))
+    ids = terms[order]
+    gaps = np.diff(ids, prepend=0)
+    held = starts[sizes > 0]
+    gaps[held] = 0  # the first id is stored whole
+    width = np.full(len(sizes), 2)
+    if len(held):
+        top = np.maximum.reduceat(gaps, held)
+        width[sizes > 0] = np.where(top <= 0xFFFF, 2, np.where(top <= 0xFFFFFF, 3, 4))
+    raw = gaps.astype("<u4").view(np.uint8).reshape(-1, 4)
+    enc = {w: raw[:, :w].tobytes() for w in (2, 3, 4)}
+    firsts = ids.astype("<u4").tobytes()
+    return [b"" if not n else bytes([w]) + firsts[4 * a : 4 * a + 4] + enc[w][w * (a + 1) : w * (a + n)]
+            for a, n, w in zip(starts.tolist(), sizes.tolist(), width.tolist())]
+
+
+def unpack(blob: bytes) -> Any:
+    """The inverse of ``pack`` for one chunk: its term ids, sorted."""
+    import numpy as np
+
+    if not blob:
+        return np.empty(0, dtype=np.int64)
+    w = blob[0]
+    raw = np.zeros(((len(blob) - 5) // w, 4), dtype=np.uint8)
+    raw[:, :w] = np.frombuffer(blob, dtype=np.uint8, offset=5).reshape(-1, w)
+    return np.cumsum(np.r_[int.from_bytes(blob[1:5], "little"), raw.view("<u4").ravel()], dtype=np.int64)
 
 
 def _lengths(db: sqlite3.Connection, first: int, lengths: Any) -> None:
