@@ -47,6 +47,7 @@ from eval.sets import BENCH_DIR, RESULTS  # noqa: E402
 CANDIDATES = 20  # Settings.candidates: what the hybrid asks of each side
 IMPLS = ("json", "sqlite", "bm25s")
 HERE = Path(__file__).resolve()
+CPU = [0.0]
 
 
 def chunks(n: int):  # type: ignore[no-untyped-def]
@@ -79,10 +80,7 @@ def questions() -> list[str]:
 
 
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return next(int(x.split()[1]) / 1024 for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS:"))
 
 
 def size_mb(folder: Path) -> float:
@@ -90,8 +88,10 @@ def size_mb(folder: Path) -> float:
 
 
 def timed(fn, *args):  # type: ignore[no-untyped-def]
-    t0 = time.perf_counter()
+    """(wall seconds, result); the call's CPU seconds in ``CPU[0]`` (other processes' load does not count)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn(*args)
+    CPU[0] = time.process_time() - c0
     return time.perf_counter() - t0, out
 
 
@@ -111,6 +111,7 @@ def build(impl: str, cs: list, folder: Path) -> dict:
             return ix
 
         secs, ix = timed(make)
+        cpu = CPU[0]
         add = timed(lambda: [ix.add(c) for c in extra] and save(ix, folder / "c.bm25.json", "c"))[0]
         remove = timed(lambda: ix.remove([c.id for c in extra]) or save(ix, folder / "c.bm25.json", "c"))[0]
     elif impl == "sqlite":
@@ -126,7 +127,7 @@ def build(impl: str, cs: list, folder: Path) -> dict:
                     ix.write()
             ix.commit()
 
-        secs = timed(make)[0]
+        secs, cpu = timed(make)[0], CPU[0]
         add = timed(lambda: [ix.add(c) for c in extra] and ix.commit())[0]
         remove = timed(lambda: ix.remove([c.id for c in extra]) or ix.commit())[0]
         kf.close()
@@ -140,9 +141,9 @@ def build(impl: str, cs: list, folder: Path) -> dict:
             (folder / "ids.json").write_text(json.dumps([c.id for c in cs]))
             return r
 
-        secs = timed(make)[0]
+        secs, cpu = timed(make)[0], CPU[0]
         add = remove = None  # no incremental update: a change is a rebuild
-    return {"build_s": round(secs, 2), "add100_s": add and round(add, 3), "remove100_s": remove and round(remove, 3),
+    return {"build_s": round(secs, 2), "build_cpu_s": round(cpu, 2), "add100_s": add and round(add, 3), "remove100_s": remove and round(remove, 3),
             "file_mb": size_mb(folder)}
 
 
@@ -179,14 +180,17 @@ def serve(impl: str, folder: Path, qs: list[str], others: list[str]) -> dict:
             docs, scores = ix.retrieve([terms(q) or ["\x00"]], k=CANDIDATES, show_progress=False)
             return [(ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0])]
     first, _ = timed(query, qs[0])
-    times, tops = [], []
+    times, cpus, tops = [], [], []
     for q in qs:
         secs, top = timed(query, q)
         times.append(secs * 1000)
+        cpus.append(CPU[0] * 1000)
         tops.append(top)
     times.sort()
+    cpus.sort()
     return {"open_s": round(open_s, 3), "first_query_ms": round(first * 1000, 1),
             "p50_ms": round(statistics.median(times), 2), "p95_ms": round(times[int(0.95 * len(times)) - 1], 2),
+            "p50_cpu_ms": round(statistics.median(cpus), 2), "p95_cpu_ms": round(cpus[int(0.95 * len(cpus)) - 1], 2),
             "rss_mb": round(rss_mb() - base, 1), "tops": tops}
 
 
@@ -223,10 +227,8 @@ def main() -> int:
     ap.add_argument("--sizes", help="comma-separated chunk counts (overrides --quick/--large)")
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--worker", choices=("build", "serve"), help=argparse.SUPPRESS)
-    ap.add_argument("--impl", help=argparse.SUPPRESS)
-    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--dir", help=argparse.SUPPRESS)
+    for flag, kind in (("--worker", str), ("--impl", str), ("--n", int), ("--dir", str)):  # a worker process's
+        ap.add_argument(flag, type=kind, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args)
@@ -256,18 +258,18 @@ def main() -> int:
                 agree, diff = same(rows["json"]["tops"], rows["sqlite"]["tops"])
                 rows["sqlite"]["same_top_as_json"] = f"{agree}/{len(rows['json']['tops'])}"
                 rows["sqlite"]["max_score_diff"] = diff
-            for r in rows.values():
-                r.pop("tops", None)
+            _ = [r.pop("tops", None) for r in rows.values()]
             result["sizes"][str(n)] = rows
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return write(args.out, "keyword-bench", result, markdown(result))
 
 
-METRICS = [("build_s", "build (s)"), ("add100_s", "update: +100 chunks, saved (s)"),
+METRICS = [("build_s", "build (s)"), ("build_cpu_s", "build, CPU time (s)"), ("add100_s", "update: +100 chunks, saved (s)"),
            ("remove100_s", "update: -100 chunks, saved (s)"), ("file_mb", "file size (MB)"),
            ("open_s", "open / load (s)"), ("first_query_ms", "first query (ms)"),
-           ("p50_ms", "query p50 (ms)"), ("p95_ms", "query p95 (ms)"), ("rss_mb", "RSS of the index (MB)"),
+           ("p50_ms", "query p50 (ms)"), ("p95_ms", "query p95 (ms)"),
+           ("p50_cpu_ms", "query p50, CPU time (ms)"), ("p95_cpu_ms", "query p95, CPU time (ms)"), ("rss_mb", "RSS of the index (MB)"),
            ("same_top_as_json", "same top 20 as JSON"), ("max_score_diff", "largest score difference"),
            ("error", "error")]
 
@@ -283,7 +285,7 @@ def markdown(result: dict) -> str:
     lines = ["# Keyword index benchmark", "",
              f"`python eval/bench_keyword.py`; {result['questions']} real questions; the query is the hybrid's "
              f"(best {result['candidates']} + 20 given chunks). Each cell from fresh processes (numpy loaded before "
-             "the index is opened, as in the app). Score differences JSON vs SQLite are the order of float additions "
+             "the index is opened, as in the app). Wall times depend on the machine's load; CPU times much less. Score differences JSON vs SQLite are the order of float additions "
              "across processes (Python's string hashing orders the query's terms); in one process they are 0.", ""]
     for n, rows in result["sizes"].items():
         impls = list(rows)
