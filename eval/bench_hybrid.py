@@ -1,6 +1,6 @@
 """Hybrid retrieval latency at scale: the real question encoder, a dense search, the SQLite keyword index, fusion.
 
-    python eval/bench_hybrid.py                  # 100,000 chunks, ~2 min on 2 busy cores
+    python eval/bench_hybrid.py                  # 100,000 chunks, ~4 min on 2 busy cores
     python eval/bench_hybrid.py --chunks 10000
 
 ``HybridRetriever.retrieve`` (rag/retrieve.py) as the app calls it, over the chunks of

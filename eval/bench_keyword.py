@@ -1,6 +1,6 @@
 """Keyword index: the JSON BM25 of before against the SQLite index (rag/keyword.py), and bm25s if importable.
 
-    python eval/bench_keyword.py             # 10k and 100k chunks, ~5 min on 2 busy cores
+    python eval/bench_keyword.py             # 10k and 100k chunks, ~10 min on 2 cores (25 when busy)
     python eval/bench_keyword.py --quick     # 2k chunks: a smoke run (~20 s)
     python eval/bench_keyword.py --large     # 10k, 100k and 1M chunks (the JSON index needs ~4 GB there)
     python eval/bench_keyword.py --sizes 50000 --impls sqlite
