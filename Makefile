@@ -36,4 +36,4 @@ eval: $(STAMP)
 	$(VENV)/bin/python eval/run.py
 
 clean:
-	rm -rf $(VENV) vectorstore/chroma.sqlite3 vectorstore/*.bm25.json vectorstore/*/
+	rm -rf $(VENV) vectorstore/chroma.sqlite3 vectorstore/*.bm25.json vectorstore/*.bm25.sqlite3* vectorstore/*/

@@ -56,8 +56,8 @@ STAGES = (
     ("Chroma upsert", ("chroma.py:upsert",)),
     ("Chroma delete", ("chroma.py:delete",)),
     ("BM25: add chunks", ("keyword.py:add",)),
-    ("BM25: save file", ("keyword.py:save",)),
-    ("index state (file_states, BM25 file read and repair)", ("store.py:file_states", "keyword.py:_read", "keyword.py:repair")),
+    ("BM25: commit (write the batch's postings)", ("keyword.py:save",)),
+    ("index state (file_states, BM25 file open and repair)", ("store.py:file_states", "keyword.py:open", "keyword.py:repair")),
     ("walk the folder", ("load.py:walk",)),
 )
 

@@ -69,6 +69,7 @@ def bm25_ranks(store: VectorStore, analyzer: Callable[[str], list[str]], questio
     for r in store.records(text=True):
         ix.add(r.chunk)
         texts[r.chunk.id] = r.chunk.text
+    ix.commit()
     return [first_gold([texts[c] for c, _ in ix.search(q.query, DEPTH)], q.contexts) for q in questions]
 
 

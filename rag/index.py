@@ -15,9 +15,11 @@ corpus folder is read (``follow_links``, rag/load.py).
 
 The keyword index (rag/keyword.py) follows the vector store: it is first repaired to hold
 exactly the store's chunks (rebuilt from the stored texts when missing, corrupt or behind
-after a crash), then changed in memory alongside every store write and saved once,
-atomically, at the end. A crash before that save leaves it behind the store, and the next
-sync (or the next load by a retriever) repairs it from the stored texts.
+after a crash), then changed alongside the store: each batch of files written to the store
+(``flush``) is committed to the keyword file in one SQLite transaction, and so are the
+deletions of removed files at the end. A crash between a store write and its keyword commit
+leaves the keyword file behind the store by that batch (SQLite rolls back a transaction cut
+short), and the next sync (or the next process to open it) repairs it from the stored texts.
 
 One sync at a time per index: a lock file (``ingest.lock`` in the store folder, or in
 the local cache folder of a server) makes a second one fail at once with
@@ -84,9 +86,14 @@ def ingest_lock(store: VectorStore) -> Iterator[None]:
 def sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedder, progress: Progress | None = None,
          keywords: KeywordFile | None = None) -> IngestReport:
     """Make ``store`` (and its keyword index) hold exactly the chunks of the readable files under ``corpus``."""
+    keywords = keywords or KeywordFile(store.local_dir, store.name)
     try:
         with ingest_lock(store), store.guard():
-            return _sync(corpus, store, settings, embedder, progress, keywords)
+            try:
+                return _sync(corpus, store, settings, embedder, progress, keywords)
+            except BaseException:
+                keywords.discard()  # changes not committed with their batch: the next sync repairs them
+                raise
     except OSError as e:  # the lock, the keyword file, a store without a guard of its own
         if disk_full(e):
             raise StoreError(full_disk(store.location, e)) from None
@@ -94,7 +101,7 @@ def sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedde
 
 
 def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedder, progress: Progress | None,
-          keywords: KeywordFile | None) -> IngestReport:
+          keywords: KeywordFile) -> IngestReport:
     t0 = time.perf_counter()
     corpus = Path(corpus)
     if not corpus.exists():
@@ -102,7 +109,7 @@ def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedd
     if not corpus.is_dir():
         raise CorpusError(f"{corpus} is a file, not a folder. Point --corpus (or RAG_CORPUS) at the folder that holds it.")
 
-    keywords = keywords or KeywordFile(store.local_dir, store.name)
+    keywords.discard()  # anything left uncommitted by an earlier sync that failed
     kw = keywords.get(store)
     keywords.repair(store)  # to the store's exact chunks, even if another machine changed it since our last load
     indexed = file_states(store)
@@ -157,14 +164,14 @@ def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedd
             state = indexed.get(doc.source)
             stale = (state.ids if state else frozenset()) - {c.id for c in file_chunks}
             store.delete(stale)
-            with keywords.lock:  # a query in another thread never sees a file half-replaced
-                keywords.dirty = True
+            with keywords.lock:
                 for c in file_chunks:
                     kw.add(c)
                 kw.remove(stale)
             (updated if state else added).append(doc.source)
             counts["added"] += len(file_chunks)
             counts["removed"] += len(stale)
+        keywords.save()  # one transaction: a query never sees a file half-replaced
         pending.clear()
         counts["pending"] = 0
 
@@ -205,12 +212,10 @@ def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedd
     for source in removed:
         store.delete(indexed[source].ids)
         with keywords.lock:
-            keywords.dirty = True
             kw.remove(indexed[source].ids)
         chunks_removed += len(indexed[source].ids)
     crash_point("save")
-    if keywords.dirty or not keywords.path.exists():
-        keywords.save()
+    keywords.save()
     if store.count() or store.metadata():
         store.mark_synced(str(corpus.resolve()), bool(added or updated or removed))
     if progress:
@@ -229,7 +234,8 @@ def crash_point(stage: str) -> None:
     """Test hook: with RAG_TEST_KILL_AT=stage:N this process SIGKILLs itself the N-th time it gets here.
 
     Stages: ``embed`` (a batch of files embedded, not written), ``write`` (their new chunks
-    written, the stale ones not yet deleted), ``save`` (the store done, keyword file not saved).
+    written, the stale ones not yet deleted), ``save`` (the store done, the keyword file's removals
+    of deleted files not yet committed).
     """
     want = os.environ.get("RAG_TEST_KILL_AT")
     if want:

@@ -115,8 +115,8 @@ class HybridRetriever:
         """The union of the ``n`` best chunks of each side, each with its cosine and BM25 score."""
         vector = self.embedder.embed_query(question)
         dense = self.store.search(vector, n)
-        with self.keywords.lock:
-            bm25 = self.keywords.get(self.store).scores(question)
+        with self.keywords.lock:  # the n best by BM25, and the BM25 of the dense side's chunks (exact)
+            bm25 = self.keywords.get(self.store).top(question, n, also=[h.id for h in dense])
         top_bm25 = sorted(bm25.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
         out = {h.id: Candidate(h, h.score, bm25.get(h.id, 0.0)) for h in dense}
         missing = [cid for cid, _ in top_bm25 if cid not in out]

@@ -4,8 +4,9 @@ Chroma's SQLite refuses a read of more ids than that at once; reads of the whole
 now paged (rag/store.py). Built in about half a minute without the encoder: generated files
 are chunked as sync chunks them, and their chunks are upserted with random unit vectors and
 the files' sha256 through the store API, so the index looks exactly like one sync wrote.
-Then a real sync finds every file unchanged (nothing is embedded), the status counts are
-right, and the web app starts on the index and answers.
+Then a real sync finds every file unchanged (nothing is embedded), the keyword index (SQLite,
+rebuilt from the stored texts) holds every chunk and finds one, the status counts are right,
+and the web app starts on the index and answers.
 """
 
 from __future__ import annotations
@@ -66,7 +67,11 @@ def test_an_index_past_sqlites_variable_limit_syncs_reports_and_serves(tmp_path,
     assert embedded == [] and not report.changed and len(report.unchanged) == FILES
     assert report.chunks_total == len(chunks) and report.chunks_added == report.chunks_removed == 0
     assert all(st.complete for st in file_states(engine.store).values())
-    assert len(engine.keywords.get(engine.store)) == len(chunks)  # the keyword file built from the stored texts
+    kw = engine.keywords.get(engine.store)
+    assert len(kw) == len(chunks)  # the keyword file built from the stored texts
+    assert kw.ids() == {c.id for c in chunks} and kw.df("grams") == len(chunks)
+    best = kw.search("record 321 of file 17", 1)[0][0]  # its SQLite reads by id list are paged too
+    assert best == next(c.id for c in chunks if c.text.startswith("Record 321 of file 17:"))
     st = engine.status()
     assert (st.documents, st.chunks, st.corpus) == (FILES, len(chunks), str(corpus.resolve()))
     monkeypatch.undo()

@@ -7,7 +7,6 @@ Runs ~4 ingest processes on a generated corpus of 200 files (~1-2 min on 2 cores
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -20,6 +19,7 @@ import pytest
 
 import rag
 from rag.chroma import EmbeddedChroma
+from rag.keyword import KeywordFile
 from rag.store import file_states
 from test_sync import expected_ids
 
@@ -94,8 +94,7 @@ def test_sigkill_at_any_point_then_ingest_gives_exactly_the_folder(tmp_path):
     got = col.get(include=[])["ids"]
     assert len(got) == len(set(got)) == col.count() == len(want)
     assert set(got) == want
-    keyword_file = store / f"{s.collection}.bm25.json"
-    assert set(json.loads(keyword_file.read_text())["chunks"]) == want
+    assert KeywordFile(store, s.collection).open().ids() == want
     files = file_states(rag.engine(settings=s).store)
     assert len(files) == 200 - 3 + 1 and all(f.complete for f in files.values())
 

@@ -73,7 +73,7 @@ def test_ingest_and_ask_through_a_chroma_server(chroma_url, corpus, tmp_path):
     out = cli("--chroma-url", chroma_url, "status", RAG_CACHE_DIR=cache)
     assert f"index: {chroma_url}" in out.stdout and "2 documents" in out.stdout, out.stderr
     assert not unused.exists()  # the embedded store was never opened
-    assert list(Path(cache).glob("servers/127.0.0.1_*/*.bm25.json"))  # the keyword index is cached locally
+    assert list(Path(cache).glob("servers/127.0.0.1_*/*.bm25.sqlite3"))  # the keyword index is cached locally
 
 
 def test_a_running_engine_sees_another_machines_ingest(chroma_url, corpus, tmp_path):

@@ -7,7 +7,6 @@ the ones that start a second process need a store on disk: Chroma, full tier.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import rag
 from rag.chunk import chunk_document
 from rag.embed import token_offsets
 from rag.index import ingest_lock
+from rag.keyword import KeywordFile
 from rag.load import load_document, walk
 from rag.retrieve import DenseRetriever
 from rag.store import file_states
@@ -46,7 +46,7 @@ def expected_ids(corpus, settings) -> set[str]:
 
 
 def bm25_ids(engine) -> set[str]:
-    return set(json.loads(engine.keywords.path.read_text())["chunks"])
+    return KeywordFile(engine.keywords.path.parent, engine.keywords.collection).open().ids()  # as committed
 
 
 def test_only_new_and_changed_files_are_embedded_and_deleted_ones_leave_nothing(settings, corpus, monkeypatch):
