@@ -191,7 +191,7 @@ class Startup:
         except RagError as e:  # a damaged index or a lost server: the status line says so
             return f"⚠️ {md_escape(str(e))}"
         if self.sync_error:
-            line += f"\n\n⚠️ The start-up sync failed: {md_escape(self.sync_error)}"
+            return f"⚠️ The start-up sync failed: {md_escape(self.sync_error)}\n\n{line}"
         return line
 
     def settled(self) -> bool:
