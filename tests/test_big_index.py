@@ -11,6 +11,7 @@ right, and the web app starts on the index and answers.
 from __future__ import annotations
 
 import time
+
 import numpy as np
 import pytest
 
