@@ -306,7 +306,7 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
             upload.upload(add_files, [upload], [sync_log, status, upload], concurrency_id="ingest",
                           concurrency_limit=4, api_name="upload")
         timer = gr.Timer(1.0)  # while starting: the status line follows the loading and the start-up sync
-        timer.tick(refresh, None, [status, timer], queue=False, api_name=False)
+        timer.tick(refresh, None, [status, timer], queue=False, api_name=False, show_progress="hidden")
         demo.load(status_line, None, status, api_name="status")
     return demo
 
