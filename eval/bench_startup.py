@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import rag
 
-    rows, result = [], {"app": str(args.app), "runs": args.runs, "cores": os.cpu_count(), "answerers": {}}
+    rows, result = [], {"app": str(args.app), "runs": args.runs, "cores": os.cpu_count(), "answerers": {},
+                        "load_before": round(os.getloadavg()[0], 1)}
     with tempfile.TemporaryDirectory() as tmp:
         corpus, store = Path(tmp) / "docs", Path(tmp) / "ix"
         shutil.copytree(ROOT / "seeds", corpus)
@@ -93,9 +94,11 @@ def main(argv: list[str] | None = None) -> int:
             rows.append([answerer, f"{med['page_s']:.2f}", f"{med['models_loaded_after_page_s']:.2f}",
                          f"{med['first_answer_s']:.2f}"])
             print(answerer, med, file=sys.stderr)
+    result["load_after"] = round(os.getloadavg()[0], 1)
     md = "\n".join([
         f"# Start-up of the web UI ({args.app.name})", "",
-        f"Seed corpus, existing index (nothing to sync), {args.runs} runs each, medians, {os.cpu_count()} cores. "
+        f"Seed corpus, existing index (nothing to sync), {args.runs} runs each, medians, {os.cpu_count()} cores "
+        f"(load average {result['load_before']} before, {result['load_after']} after: other work shares them). "
         "Seconds from the process's start; the question is asked as soon as the page answers. "
         "(`python eval/bench_startup.py`)", "",
         *table(["answerer", "page answers (s)", "models loaded, s after serving", "first answer (s)"], rows), "",
