@@ -204,6 +204,11 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
         yield from _sync_stream(lambda log: (log, gr.update()), lambda log: (log, status_line()))
 
     def add_files(files: list | None):
+        for line in startup.waiting_to_sync():  # saved after the start-up sync, so this sync reports them
+            yield line, gr.update(), gr.update()
+        if startup.failure is not None:  # the models or the index did not load: nothing can be indexed
+            yield f"⚠️ {md_escape(str(startup.failure))}", status_line(), None
+            return
         uploads = [(Path(f).name, Path(f)) for f in files or []]
         saved = save_uploads(Path(settings.corpus), uploads, settings.extensions, int(settings.max_file_mb * 1e6))
         head = md_escape(saved.summary())

@@ -6,7 +6,7 @@
     python eval/bench_scale.py --sizes 30000 --queries 60
 
 The stores are made by eval/scale_build.py from real text (its docstring says how, and
-what that means for the figures) in ``--work`` (default vectorstore/scale-bench, reused when
+what that means for the figures) in ``--work`` (default ~/.cache/rag/scale-bench, reused when
 the size and noise match). Every measurement runs in a fresh subprocess, so its memory
 and its cold start are its own; the questions are real benchmark questions, k = 10:
 
@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--queries", type=int, default=40)
     p.add_argument("--repeat", type=int, default=3, help="runs of the cold-start measurements (the best is kept)")
     p.add_argument("--noise", type=float, default=0.025, help="per-dimension noise of the copies' vectors")
-    p.add_argument("--work", type=Path, default=ROOT / "vectorstore" / "scale-bench")
+    p.add_argument("--work", type=Path, default=Path.home() / ".cache" / "rag" / "scale-bench",
+                   help="where the stores are built and kept for reruns (default ~/.cache/rag/scale-bench)")
     p.add_argument("--rebuild", action="store_true", help="build the stores again even when they match")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--child", help=argparse.SUPPRESS)

@@ -142,8 +142,9 @@ class Startup:
         return self._loaded.wait(timeout)
 
     def engine(self) -> Engine:
-        """The loaded engine; raises the loading failure (a ``RagError``); waits while loading."""
-        self.loaded()
+        """The loaded engine; raises the loading failure (a ``RagError``); waits while loading.
+
+        It does not try again after a failure: ``loaded()`` does, and callers ask it first."""
         self._loaded.wait()
         if self._engine is None:
             raise self.failure or RagError("The models are not loaded.")

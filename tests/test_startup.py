@@ -39,8 +39,9 @@ def test_a_failed_load_says_why_and_the_next_question_tries_again(settings):
     startup = Startup(replace(settings, answerer="local", llm_model="gpt-9")).start()
     assert startup.wait(120) and startup.stage == FAILED
     assert startup.line().startswith("⚠️ Unknown model 'gpt-9'") and not startup.first_sync()
+    assert not startup.loaded()  # tries loading again (a model installed since would load)
     with pytest.raises(rag.ModelError, match="Unknown model 'gpt-9'"):
-        startup.engine()  # tries loading again (a model installed since would load), and says why not
+        startup.engine()  # waits for that try, and says why not
     assert startup.stage == FAILED and not startup.settled()
 
 
