@@ -83,8 +83,8 @@ class Startup:
             return
         self.seconds["loaded"] = time.perf_counter() - t0
         log.info("models loaded in %.1f s; answerer: %s", self.seconds["loaded"], engine.answerer_name())
+        self._engine = engine  # first: a status line asked in between finds the engine of the stage it reads
         self.stage = SYNCING
-        self._engine = engine
         self._loaded.set()
         try:
             if self.sync:
