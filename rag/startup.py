@@ -1,8 +1,10 @@
 """The web app's start in the background: the page answers at once, the models load and the folder syncs behind it.
 
 app.py starts serving first and then calls ``Startup.start()``. A worker thread loads
-(the engine, the embedder and the answer model, then opens the index, so a missing model,
-a damaged index or an unreachable Chroma server is found now) and then runs the start-up
+(the engine, the embedder and the answer model, then opens the index with one search, so
+a missing model, a damaged index or an unreachable Chroma server is found now, and the
+keyword index and the vectors are in memory before the first question: at 100k chunks
+that search takes ~30 s, eval/results/scale-bench.md) and then runs the start-up
 sync of the corpus folder (a no-op taking well under a second when nothing changed).
 Meanwhile ``line()`` gives the status line ("Loading the models…", then the sync's
 progress, then the index's usual line), and a question waits in ``wait()`` and is answered
@@ -26,7 +28,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from .errors import IngestBusyError, RagError
+from .errors import EmptyIndexError, IngestBusyError, RagError
 from .present import index_status, md_escape, sync_line
 
 if TYPE_CHECKING:
@@ -102,7 +104,10 @@ class Startup:
 
         eng = engine(settings=self.settings)
         eng.warm_up()  # the embedder and the answerer's model
-        eng.status()  # opens the index: a damaged folder or an unreachable server is found here
+        try:  # opens the index (a damaged folder or an unreachable server is found here) and loads its keyword
+            eng.search("warm up", 1)  # index and its vectors, so the first question does not pay for them
+        except EmptyIndexError:
+            pass  # a first start: the start-up sync fills it
         return eng
 
     def _fail(self, error: RagError) -> None:
