@@ -227,7 +227,7 @@ def report(results: dict, args: argparse.Namespace) -> str:
         *table(["chunks", "SQLite", "HNSW", "keyword", "raw float32 vectors", "recall@10", "numpy exact ms",
                 "status s", "sync s", "store build s", "keyword build s"], store), "",
         "Sync: " + "; ".join(f"{r[n]['build']['chunks']:,}: {r[n]['sync']['summary']}" for n in sizes), "",
-        "![scale](scale-bench.png)", "",
+        "![latency](scale-bench.png) ![cold start](scale-bench-cold.png)", "",
     ])
 
 
@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="where the stores are built and kept for reruns (default ~/.cache/rag/scale-bench)")
     p.add_argument("--rebuild", action="store_true", help="build the stores again even when they match")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--replot", action="store_true", help="only redraw the charts and the report from the saved JSON")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--t0", type=float, help=argparse.SUPPRESS)
@@ -250,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(args.child, args.folder, args.queries, args.t0)))
         return 0
+    if args.replot:
+        return finish(json.loads((args.out / "scale-bench.json").read_text()), args)
     import rag
     from eval.scale_build import base_docs, base_vectors
 
@@ -265,14 +268,24 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         results["sizes"][str(n)] = run_size(n, args, docs, base)
     results["load"] = round(os.getloadavg()[0], 1)
-    groups = [f"{results['sizes'][str(n)]['build']['chunks']:,} chunks" for n in sizes]
-    series = {name: [results["sizes"][str(n)][k]["p50_ms"] for n in sizes] for name, k in
+    return finish(results, args)
+
+
+def finish(results: dict, args: argparse.Namespace) -> int:
+    """The charts, the JSON and the Markdown of ``results`` (also from a saved JSON: --replot)."""
+    r = results["sizes"]
+    groups = [f"{r[n]['build']['chunks']:,} chunks" for n in r]
+    series = {name: [r[n][k]["p50_ms"] for n in r] for name, k in
               [("hybrid", "rag:hybrid"), ("BM25", "rag:bm25"), ("dense", "rag:dense"), ("raw encode+query", "raw:dense"),
                ("extractive ask", "rag:ask")]}
     args.out.mkdir(parents=True, exist_ok=True)
     bar_chart(args.out / "scale-bench.png", "p50 latency by index size (ms)", groups, series, ylabel="ms", ylim=None)
+    cold = {name: [r[n][k]["cold_start_s"] for n in r] for name, k in
+            [("ask", "rag:ask"), ("hybrid search", "rag:hybrid"), ("dense search", "rag:dense"),
+             ("raw encode+query", "raw:dense")]}
+    bar_chart(args.out / "scale-bench-cold.png", "cold start to the first result (s)", groups, cold, ylabel="s",
+              ylim=None)
     return write(args.out, "scale-bench", results, report(results, args))
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
