@@ -101,3 +101,11 @@ def one_error_line(text: str, start: str) -> None:
     """``text`` is exactly one line, starting with ``start``, with no traceback."""
     assert "Traceback" not in text, text
     assert text.startswith(start) and text.count("\n") == 1, text
+
+
+def settled_status(client: object, timeout: float = 300) -> str:
+    """The app's status line once its background start is over (not ⏳ loading, not 🔄 syncing)."""
+    deadline = time.time() + timeout
+    while (line := client.predict(api_name="/status")).startswith(("⏳", "🔄")) and time.time() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.3)
+    return line

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from reliability_kit import ROOT, env, one_error_line, wait_up
+from reliability_kit import ROOT, env, one_error_line, settled_status, wait_up
 from test_crash import make_corpus
 
 pytestmark = pytest.mark.full
@@ -107,6 +107,7 @@ def test_a_full_disk_at_app_start_and_in_a_ui_resync(tmp_path, corpus):
                                      "--port", str(port)), background=True, stdout=f, stderr=subprocess.STDOUT)
     try:
         wait_up(proc, f"http://127.0.0.1:{port}/", log)
+        settled_status(Client(f"http://127.0.0.1:{port}/", verbose=False))  # the start-up sync is over
         for path in full.iterdir():
             shutil.copy(path, corpus / path.name)
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)

