@@ -3,10 +3,11 @@
     python app.py [--corpus FOLDER] [--store FOLDER] [--port 7860] [--host 127.0.0.1] [--read-only] [--no-auth]
 
 Binds 127.0.0.1 unless told otherwise; no share link, no analytics. Beyond loopback it
-needs a login (RAG_AUTH=user:password) or --no-auth, which warns (rag/access.py). At start it syncs
-the corpus into the index (a no-op taking well under a second when nothing changed)
-and warms the model, so the first question is answered at once. Each browser tab has its
-own chat (its history lives in the tab's session); one queue in front of the one model.
+needs a login (RAG_AUTH=user:password) or --no-auth, which warns (rag/access.py). It serves at
+once, then loads the models and syncs the corpus into the index in the background
+(rag/startup.py); the status line says how far that is, and a question asked meanwhile waits
+for the models and is answered as soon as they are loaded. Each browser tab has its own chat
+(its history lives in the tab's session); one queue in front of the one model.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import rag  # first: it sets the offline environment (no telemetry, no hub) befo
 import gradio as gr  # noqa: E402,I001  at module level: the handlers' `gr.Request` annotations resolve here
 from rag.api import check_question, clean_text
 from rag.access import login_for
-from rag.present import EMPTY_SOURCES, answer_markdown, index_status, md_escape, searched_note, sources_html, sync_line
+from rag.present import EMPTY_SOURCES, answer_markdown, md_escape, searched_note, sources_html, sync_line
+from rag.startup import WAIT_FIRST_SYNC, WAIT_MODELS, Startup
 from rag.types import Answer, SyncProgress
 from rag.upload import save_uploads
 
@@ -113,9 +115,15 @@ def pump(stream: Iterator[str | Answer], stop: threading.Event, poll: float = 0.
         yield event  # type: ignore[misc]
 
 
-def build(settings: rag.Settings, read_only: bool = False, watching: bool = False) -> gr.Blocks:
-    """The UI over ``settings``' index; ``read_only``: no upload and no Re-sync, in the page or the API."""
-    engine = rag.engine(settings=settings)
+def build(settings: rag.Settings, read_only: bool = False, startup: Startup | None = None,
+          watching: bool = False) -> gr.Blocks:
+    """The UI over ``settings``' index; ``read_only``: no upload and no Re-sync, in the page or the API.
+
+    ``startup`` loads the models and syncs in the background (main() starts it once serving);
+    without one, a started one of the settings' own. ``watching``: a watcher keeps the index in
+    step with the folder (main() starts it), and the status line follows its syncs.
+    """
+    startup = startup or Startup(settings).start()
     answerers = ["auto", "local", "extractive"] + (["openai"] if settings.llm_url else [])
 
     stops: dict[str, threading.Event] = {}  # per browser session: set by Stop, read by the answering loop
@@ -132,9 +140,24 @@ def build(settings: rag.Settings, read_only: bool = False, watching: bool = Fals
         def say(text: str, panel: str, done: bool = False):
             return (chat + [{"role": "assistant", "content": text}], "", panel, answers, *(idle if done else busy))
 
+        def hold(text: str, wait):
+            """Say ``text`` until ``wait(0.2)`` is true (then True), or until Stop (then the turn ends: False)."""
+            yield say(text, sources_html(answers))
+            while not wait(0.2):
+                if stop.is_set():
+                    yield say(f"{text} ⏹️ *stopped*", sources_html(answers), done=True)
+                    return False
+            return True
+
         try:
             history = [(a.question, a.text) for a in answers]
             question = check_question(message, settings.max_question_chars)
+            # Just started: wait for the models, and on a first start for the sync that fills the index.
+            if not startup.loaded() and not (yield from hold(WAIT_MODELS, startup.wait)):
+                return
+            if startup.first_sync() and not (yield from hold(WAIT_FIRST_SYNC, startup.wait_sync)):
+                return
+            engine = startup.engine()  # a failed load raises its RagError: the chat shows it
             yield say("searching …", sources_html(answers))
             searched = engine.standalone(question, history, answerer)
             note = searched_note(question, searched)
@@ -173,15 +196,21 @@ def build(settings: rag.Settings, read_only: bool = False, watching: bool = Fals
         stops.pop(request.session_hash or "", None)
 
     def status_line() -> str:
-        try:
-            return index_status(engine)
-        except rag.RagError as e:  # a damaged index or a lost server: the status line says so
-            return f"⚠️ {md_escape(str(e))}"
+        return startup.line()  # loading, syncing, a failure, or the index's line
+
+    def refresh():
+        """The timer's tick while starting: the status line, and the timer off once it will not change."""
+        return startup.line(), gr.update(active=watching or not startup.settled())
 
     def resync():
         yield from _sync_stream(lambda log: (log, gr.update()), lambda log: (log, status_line()))
 
     def add_files(files: list | None):
+        for line in startup.waiting_to_sync():  # saved after the start-up sync, so this sync reports them
+            yield line, gr.update(), gr.update()
+        if startup.failure is not None:  # the models or the index did not load: nothing can be indexed
+            yield f"⚠️ {md_escape(str(startup.failure))}", status_line(), None
+            return
         uploads = [(Path(f).name, Path(f)) for f in files or []]
         saved = save_uploads(Path(settings.corpus), uploads, settings.extensions, int(settings.max_file_mb * 1e6))
         head = md_escape(saved.summary())
@@ -200,6 +229,7 @@ def build(settings: rag.Settings, read_only: bool = False, watching: bool = Fals
         def work() -> None:
             try:
                 result["report"] = engine.ingest(progress=events.put)
+                startup.done(ok=True)
             except rag.RagError as e:
                 result["error"] = f"⚠️ {md_escape(str(e))}"
             except Exception as e:  # the log has the traceback; the UI one line
@@ -208,7 +238,14 @@ def build(settings: rag.Settings, read_only: bool = False, watching: bool = Fals
             finally:
                 events.put(None)
 
-        waiting = engine.busy()  # another sync (Re-sync, upload, the start-up sync) holds the engine
+        for line in startup.waiting_to_sync():  # just started: the models load, then the start-up sync runs
+            yield running(line)
+        try:
+            engine = startup.engine()
+        except rag.RagError as e:
+            yield finished(f"⚠️ {md_escape(str(e))}")
+            return
+        waiting = engine.busy()  # another sync (Re-sync, upload) holds the engine
         threading.Thread(target=work, daemon=True, name="ui-sync").start()
         latest: SyncProgress | None = None
         while True:
@@ -279,10 +316,24 @@ def build(settings: rag.Settings, read_only: bool = False, watching: bool = Fals
                            api_name="resync")
             upload.upload(add_files, [upload], [sync_log, status, upload], concurrency_id="ingest",
                           concurrency_limit=4, api_name="upload")
-        demo.load(status_line, None, status, api_name=False)
-        if watching:  # the status line follows the watcher's syncs
-            gr.Timer(5).tick(status_line, None, status, api_name=False, show_progress="hidden")
+        timer = gr.Timer(1.0)  # while starting (and while watching): the status line follows the syncs
+        timer.tick(refresh, None, [status, timer], queue=False, api_name=False, show_progress="hidden")
+        demo.load(status_line, None, status, api_name="status")
     return demo
+
+
+def watch(startup: Startup, settings: rag.Settings) -> None:
+    """Once the models are loaded and the start-up sync is over, keep the index in step with the folder."""
+    from rag.watch import Watcher
+
+    startup.wait_sync()
+    try:
+        engine = startup.engine()
+    except rag.RagError as e:  # the status line shows the failure; nothing to watch into
+        log.warning("not watching %s: %s", settings.corpus, e)
+        return
+    Watcher(engine, settings.corpus, on_sync=lambda r: log.info("watch: %s", r.summary())).start()
+    log.info("watching %s: changes are indexed as they happen", settings.corpus)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,29 +367,20 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = rag.Settings.from_env(corpus=args.corpus, store=args.store, chroma_url=args.chroma_url)
         settings = settings_for(chosen(args.collection), settings)
-        try:
-            report = rag.ingest(settings.corpus, settings=settings)
-            log.info("index: %s", report.summary())
-            for source, reason in report.skipped:
-                log.info("  skipped %s: %s", source, reason)
-        except rag.IngestBusyError as e:  # another process is syncing: serve; its result shows when it is done
-            log.warning("%s", e)
-        engine = rag.engine(settings=settings)
-        engine.warm_up()  # load the models before the first question
-        log.info("answerer: %s", engine.answerer_name())
-        if args.watch:
-            from rag.watch import Watcher
-
-            Watcher(engine, settings.corpus, on_sync=lambda r: log.info("watch: %s", r.summary())).start()
-            log.info("watching %s: changes are indexed as they happen", settings.corpus)
     except rag.RagError as e:
         print(f"error: {e}")
         return 2
-    demo = build(settings, read_only=args.read_only, watching=args.watch)
+    startup = Startup(settings)  # started once serving: the page answers at once, the models load behind it
+    demo = build(settings, read_only=args.read_only, startup=startup, watching=args.watch)
     demo.queue(default_concurrency_limit=1, max_size=args.queue)  # one model: one answer at a time
-    log.info("serving on http://%s:%d", args.host, args.port)
     demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=False, css=CSS, head=HEAD,
-                max_file_size=f"{settings.max_file_mb:.0f}mb", auth=auth, auth_message="Log in to ask your documents.")
+                max_file_size=f"{settings.max_file_mb:.0f}mb", auth=auth, auth_message="Log in to ask your documents.",
+                prevent_thread_lock=True)
+    log.info("serving on http://%s:%d; loading the models", args.host, args.port)
+    startup.start()
+    if args.watch:
+        threading.Thread(target=watch, args=(startup, settings), daemon=True, name="watch-start").start()
+    demo.block_thread()
     return 0
 
 

@@ -165,6 +165,8 @@ class ChromaStore:
             got = col.get(ids=list(ids[i : i + _BATCH]), include=include)
             vecs = got["embeddings"] if vectors else [None] * len(got["ids"])
             for cid, doc, meta, v in zip(got["ids"], got["documents"], got["metadatas"], vecs):
+                if not meta:  # a write cut short (a full disk) left the vector without its metadata
+                    continue
                 rows[cid] = (from_meta(cid, doc or "", meta).chunk, None if v is None else [float(x) for x in v])
         return [rows[i] for i in ids if i in rows]
 
@@ -175,7 +177,8 @@ class ChromaStore:
             return []
         got = col.query(query_embeddings=[list(vector)], n_results=n, include=["documents", "metadatas", "distances"])
         return [hit(from_meta(cid, doc or "", meta).chunk, 1.0 - dist)
-                for cid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
+                for cid, doc, meta, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+                if meta]  # none: a write cut short (a full disk) left the vector without its metadata
 
     @guarded
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], sha256: Mapping[str, str],

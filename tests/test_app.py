@@ -43,7 +43,7 @@ def serve(tmp_path, corpus, answerer: str, **env: str):
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
                     raise AssertionError(f"app did not start:\n{(tmp_path / 'app.log').read_text()[-3000:]}")
-                time.sleep(0.5)
+                time.sleep(0.1)
         yield url
     finally:
         proc.terminate()
@@ -145,3 +145,37 @@ def test_concurrent_chats_keep_their_own_history(app_url):
 
     a.predict(api_name="/new_chat")  # a new chat forgets: the same follow-up is no longer resolved
     assert "searched for" not in _reply(a.predict("What is his job?", [], api_name="/chat"))
+
+
+def test_the_app_serves_at_once_then_answers_a_question_asked_while_the_models_load(tmp_path, corpus):
+    """Start-up in the background (rag/startup.py): the page answers before the models are loaded; a question
+    asked meanwhile says it waits and is answered once they are; a Re-sync waits for the models and then for
+    the start-up sync, saying so. RAG_TEST_LOAD_DELAY holds the loading back, so the order is certain."""
+    import rag
+    from gradio_client import Client
+
+    rag.ingest(corpus, settings=rag.Settings.from_env(corpus=corpus, store=tmp_path / "ix"))  # an existing index
+    lines = [f"Survey entry {i}: the {a} of district {i} was counted {i % 9 + 1} times near marker {i * 13}."
+             for i, a in zip(range(500), ["heron", "otter", "lynx", "vole", "stoat"] * 100)]
+    (corpus / "survey.txt").write_text("\n".join(lines) + "\n")  # new since: the start-up sync embeds it
+    t0 = time.perf_counter()
+    for url in serve(tmp_path, corpus, "extractive", RAG_TEST_LOAD_DELAY="6"):
+        first = time.perf_counter() - t0
+        assert "models loaded" not in (tmp_path / "app.log").read_text()
+        print(f"first HTTP response {first:.1f} s after the process started")
+        client = Client(url, verbose=False)
+        assert client.predict(api_name="/status") == "⏳ Loading the models…"
+        question = client.submit("Who is the chief of staff of Kiev's armed forces?", [], api_name="/chat")
+        resync = Client(url, verbose=False).submit(api_name="/resync")
+        final = question.result(timeout=300)
+        log = (tmp_path / "app.log").read_text()
+        assert "models loaded" in log and "index: " not in log, log  # answered during the start-up sync
+        assert _reply(question.outputs()[0]) == "⏳ Loading the models, the answer follows…"
+        assert "Andrii Hnatov" in _reply(final) and "<mark>" in final[2]
+        synced, status = resync.result(timeout=600)
+        waits = [o[0] for o in resync.outputs()]
+        assert waits[0] == "⏳ Waiting for the models to load; this sync starts after them.", waits
+        assert any(w.startswith("⏳ Waiting for the sync already running to finish") for w in waits), waits
+        assert "0 added" in synced and "3 unchanged" in synced and "3 documents" in status  # after the start-up sync
+    log = (tmp_path / "app.log").read_text()
+    assert log.index("serving on") < log.index("models loaded") < log.index("index: 1 added, 0 updated"), log

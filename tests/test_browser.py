@@ -69,6 +69,15 @@ def wait_answer(page, n: int):
     return reply.inner_text()
 
 
+def test_the_status_line_follows_the_start(page):
+    """First in the module: the page is up while the models load (rag/startup.py); the line then turns into
+    the index's own line without a reload."""
+    status = page.locator("#status")
+    status.get_by_text("Loading the models", exact=False).or_(status.get_by_text("Syncing", exact=False)).wait_for()
+    status.get_by_text("answerer", exact=False).wait_for()
+    assert "1 documents" in status.inner_text() and "qwen2.5-coder-1.5b" in status.inner_text()
+
+
 def test_streamed_answer_with_a_clickable_citation(page):
     ask(page, "Who is the top Ukrainian negotiator?")
     page.locator("#stop").wait_for(state="visible")  # answering: Stop replaces Ask

@@ -28,10 +28,14 @@ def env(**extra: str) -> dict[str, str]:
 
 
 def app_process(tmp_path: Path, corpus: Path, *args: str, log_name: str = "app.log", **extra: str) -> subprocess.Popen:
-    """app.py (with the network guard) on ``corpus``, index in ``tmp_path/ix``; its output in ``tmp_path/log_name``."""
+    """app.py (with the network guard) on ``corpus``, index in ``tmp_path/ix``; its output in ``tmp_path/log_name``.
+
+    ``RAG_TEST_HIDE=mod1,mod2`` in ``extra`` makes those modules unimportable in the app (a package missing)."""
     net = tmp_path / "net.log"
     net.touch()
-    script = ("import netguard; netguard.install()\nimport runpy, sys\n"
+    script = ("import netguard; netguard.install()\nimport os, runpy, sys\n"
+              "for name in filter(None, os.environ.get('RAG_TEST_HIDE', '').split(',')):\n"
+              "    sys.modules[name] = None  # as if that package were not installed\n"
               f"sys.argv = ['app.py', '--corpus', {str(corpus)!r}, '--store', {str(tmp_path / 'ix')!r}, *{list(args)!r}]\n"
               f"runpy.run_path({str(ROOT / 'app.py')!r}, run_name='__main__')\n")
     out = open(tmp_path / log_name, "w")
@@ -97,3 +101,11 @@ def one_error_line(text: str, start: str) -> None:
     """``text`` is exactly one line, starting with ``start``, with no traceback."""
     assert "Traceback" not in text, text
     assert text.startswith(start) and text.count("\n") == 1, text
+
+
+def settled_status(client: object, timeout: float = 300) -> str:
+    """The app's status line once its background start is over (not ⏳ loading, not 🔄 syncing)."""
+    deadline = time.time() + timeout
+    while (line := client.predict(api_name="/status")).startswith(("⏳", "🔄")) and time.time() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.3)
+    return line

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from reliability_kit import app
+from reliability_kit import app, settled_status
 
 pytestmark = pytest.mark.full
 
@@ -16,6 +16,7 @@ def test_resync_shows_progress_and_a_second_one_says_it_waits(tmp_path, corpus):
     from gradio_client import Client
 
     with app(tmp_path, corpus) as url:
+        settled_status(Client(url, verbose=False))  # the start-up sync is over: the file below is new to Re-sync
         lines = [f"Survey entry {i}: the {a} of district {i} was counted {i % 9 + 1} times near marker {i * 13}."
                  for i, a in zip(range(1300), ["heron", "otter", "lynx", "vole", "stoat"] * 300)]
         (corpus / "survey.txt").write_text("\n".join(lines) + "\n")  # ~250 chunks: four batches and a part

@@ -1,0 +1,110 @@
+"""Start-up: how soon the web UI answers HTTP, and how soon it answers a question, on an existing index.
+
+    python eval/bench_startup.py                      # extractive and auto (the local model), 3 runs each
+    python eval/bench_startup.py --runs 5 --answerer extractive
+    python eval/bench_startup.py --app /tmp/app_old.py --name startup-bench-before   # another app.py, to compare
+
+The seed corpus is ingested once into a temporary index; then, per run, app.py starts in a
+fresh process on it (nothing to sync) and is polled every 20 ms. Measured from the
+process's start: the first HTTP response (the page), the first status line that is no
+longer "Loading the models…" (the models loaded), and the answer to a question asked as
+soon as the page answered (it waits for the models: rag/startup.py). Medians over the runs.
+
+Writes ``<name>.json`` / ``.md`` under eval/results/ (default name startup-bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from eval.bench_load import free_port, reply_text  # noqa: E402
+from eval.report import table, write  # noqa: E402
+from eval.sets import RESULTS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTION = "Who is the chief of staff of Kiev's armed forces?"
+
+
+def one_run(app: Path, corpus: Path, store: Path, answerer: str, log: Path) -> dict[str, float]:
+    """Start the app, time the page, the models and the first answer; stop it."""
+    from gradio_client import Client
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    t0 = time.perf_counter()
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, str(app), "--corpus", str(corpus), "--store", str(store), "--port",
+                                 str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "RAG_ANSWERER": answerer}, cwd=ROOT)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.perf_counter() - t0 > 600:
+                    raise RuntimeError(f"the app did not start:\n{log.read_text()[-3000:]}") from None
+                time.sleep(0.02)
+        page = time.perf_counter() - t0
+        client = Client(url, verbose=False)
+        job = client.submit(QUESTION, [], api_name="/chat")
+        answer = job.result(timeout=600)
+        answered = time.perf_counter() - t0
+        assert "Hnatov" in reply_text(answer), reply_text(answer)
+        text = log.read_text()
+        loaded = float(text.split("models loaded in ")[1].split(" s")[0]) if "models loaded in " in text else float("nan")
+        return {"page_s": page, "models_loaded_after_page_s": loaded, "first_answer_s": answered}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--answerer", action="append", help="extractive, auto, local (repeatable; default extractive and auto)")
+    p.add_argument("--app", type=Path, default=ROOT / "app.py")
+    p.add_argument("--name", default="startup-bench")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    import rag
+
+    rows, result = [], {"app": str(args.app), "runs": args.runs, "cores": os.cpu_count(), "answerers": {},
+                        "load_before": round(os.getloadavg()[0], 1)}
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus, store = Path(tmp) / "docs", Path(tmp) / "ix"
+        shutil.copytree(ROOT / "seeds", corpus)
+        rag.ingest(corpus, settings=rag.Settings.from_env(corpus=corpus, store=store))
+        for answerer in args.answerer or ["extractive", "auto"]:
+            runs = [one_run(args.app, corpus, store, answerer, Path(tmp) / f"app-{answerer}.log") for _ in range(args.runs)]
+            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            result["answerers"][answerer] = {"median": med, "runs": runs}
+            rows.append([answerer, f"{med['page_s']:.2f}", f"{med['models_loaded_after_page_s']:.2f}",
+                         f"{med['first_answer_s']:.2f}"])
+            print(answerer, med, file=sys.stderr)
+    result["load_after"] = round(os.getloadavg()[0], 1)
+    md = "\n".join([
+        f"# Start-up of the web UI ({args.app.name})", "",
+        f"Seed corpus, existing index (nothing to sync), {args.runs} runs each, medians, {os.cpu_count()} cores "
+        f"(load average {result['load_before']} before, {result['load_after']} after: other work shares them). "
+        "Seconds from the process's start; the question is asked as soon as the page answers. "
+        "(`python eval/bench_startup.py`)", "",
+        *table(["answerer", "page answers (s)", "models loaded, s after serving", "first answer (s)"], rows), "",
+    ])
+    return write(args.out, args.name, result, md)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
