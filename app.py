@@ -25,6 +25,7 @@ import rag  # first: it sets the offline environment (no telemetry, no hub) befo
 
 import gradio as gr  # noqa: E402,I001  at module level: the handlers' `gr.Request` annotations resolve here
 from rag.api import check_question, clean_text
+from rag.collections import list_all, settings_for
 from rag.access import login_for
 from rag.present import EMPTY_SOURCES, answer_markdown, md_escape, searched_note, sources_html, sync_line
 from rag.startup import WAIT_FIRST_SYNC, WAIT_MODELS, Startup
@@ -126,9 +127,14 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
     startup = startup or Startup(settings).start()
     answerers = ["auto", "local", "extractive"] + (["openai"] if settings.llm_url else [])
 
+    def collection_choices() -> list[tuple[str, str]]:
+        """The picker's choices: this folder, then the store's collections (created since: at the next page load)."""
+        return [(f"this folder ({Path(settings.corpus).name})", "")] + [(c.name, c.name) for c in list_all(settings)]
+
     stops: dict[str, threading.Event] = {}  # per browser session: set by Stop, read by the answering loop
 
-    def respond(message: str, chat: list | None, answers: list[Answer], answerer: str, k: float, request: gr.Request):
+    def respond(message: str, chat: list | None, answers: list[Answer], answerer: str, k: float, collection: str | None,
+                request: gr.Request):
         """Stream one turn: the best passage at once, then the model's words, then the checked answer."""
         stop = stops.setdefault(request.session_hash or "", threading.Event())
         stop.clear()
@@ -158,6 +164,8 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
             if startup.first_sync() and not (yield from hold(WAIT_FIRST_SYNC, startup.wait_sync)):
                 return
             engine = startup.engine()  # a failed load raises its RagError: the chat shows it
+            if collection:  # another document set of the same store: its own index, the same models
+                engine = rag.engine(settings=settings_for(collection, engine.settings))
             yield say("searching …", sources_html(answers))
             searched = engine.standalone(question, history, answerer)
             note = searched_note(question, searched)
@@ -285,6 +293,9 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
                     answerer = gr.Dropdown(answerers, value=settings.answerer, label="Answerer",
                                            info="auto: the local model when installed, else extractive quotes")
                     k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages to retrieve")
+                    collection = gr.Dropdown(collection_choices(), value="", label="Documents",
+                                             info="this folder, or a collection (python -m rag collections)",
+                                             elem_id="collection")
                 with gr.Accordion("Documents", open=False):
                     kinds = f"{', '.join(settings.extensions)}; up to {settings.max_file_mb:.0f} MB each"
                     if read_only:
@@ -305,7 +316,7 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
 
         outputs = [chat, box, sources, answers, send, stop, new]
         for trigger in (box.submit, send.click):
-            trigger(respond, [box, chat, answers, answerer, k], outputs, api_name="chat" if trigger == box.submit else False)
+            trigger(respond, [box, chat, answers, answerer, k, collection], outputs, api_name="chat" if trigger == box.submit else False)
         stop.click(stopped, None, stop, queue=False, api_name=False)
         demo.unload(forget)
         new.click(lambda: ([], "", EMPTY_SOURCES, []), None, [chat, box, sources, answers], queue=False, api_name="new_chat")
@@ -319,6 +330,7 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
         timer = gr.Timer(1.0)  # while starting (and while watching): the status line follows the syncs
         timer.tick(refresh, None, [status, timer], queue=False, api_name=False, show_progress="hidden")
         demo.load(status_line, None, status, api_name="status")
+        demo.load(lambda: gr.update(choices=collection_choices()), None, collection, api_name=False)
     return demo
 
 
@@ -363,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     if warning:
         log.warning("%s", warning)
     try:
-        from rag.collections import chosen, settings_for
+        from rag.collections import chosen
 
         settings = rag.Settings.from_env(corpus=args.corpus, store=args.store, chroma_url=args.chroma_url)
         settings = settings_for(chosen(args.collection), settings)

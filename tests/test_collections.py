@@ -131,3 +131,30 @@ def test_the_openai_api_lists_collections_as_models_and_answers_from_each(tmp_pa
         proc.terminate()
         proc.wait(timeout=30)
     assert (tmp_path / "net.log").read_text() == ""
+
+
+@pytest.mark.full
+def test_the_web_ui_answers_from_the_collection_picked(tmp_path, corpus):
+    from gradio_client import Client
+
+    from test_app import _reply, serve
+
+    store_settings = rag.Settings.from_env(store=tmp_path / "ix", answerer="extractive")
+    for name, text in (("garden", GARDEN), ("sea", LIGHT)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.txt").write_text(text)
+        collections.create(name, tmp_path / name, store_settings)
+        rag.ingest(settings=store_settings, collection=name)
+    app = serve(tmp_path, corpus, "extractive")
+    url = next(app)
+    try:
+        client = Client(url, verbose=False)
+        question = "Who pruned the quince tree?"
+        garden = _reply(client.predict(question, [], "extractive", 5, "garden", api_name="/chat"))
+        sea = _reply(client.predict(question, [], "extractive", 5, "sea", api_name="/chat"))
+        own = _reply(client.predict("Who is the top Ukrainian negotiator?", [], "extractive", 5, "", api_name="/chat"))
+        assert "Hester Vane" in garden and "garden.txt" in garden
+        assert "couldn't find" in sea and "garden.txt" not in sea
+        assert "Umerov" in own and "garden.txt" not in own and "sea.txt" not in own
+    finally:
+        app.close()
