@@ -27,13 +27,16 @@ def clean_env(log: Path) -> dict[str, str]:
 
 
 def test_ingest_and_ask_touch_no_network(tmp_path, corpus):
+    from test_ocr import page
+
+    page(["The lighthouse keeper of Skerry Point is Ottoline Brack."]).save(corpus / "scan.png")  # OCR too
     log = tmp_path / "net.log"
     log.touch()
     script = (
         "import netguard; netguard.install()\n"
         "import rag\n"
         f"r = rag.ingest({str(corpus)!r}, store={str(tmp_path / 'ix')!r})\n"
-        "assert r.chunks_total > 0, r\n"
+        "assert r.chunks_total > 0 and 'scan.png' in r.added, r\n"
         f"a = rag.ask('Who is the top Ukrainian negotiator?', store={str(tmp_path / 'ix')!r})\n"
         "assert 'Umerov' in a.text, a.text\n"
         "print('ok')\n"
