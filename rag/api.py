@@ -54,7 +54,7 @@ class Engine:
     def _fresh(self) -> Search:
         """The search path, rebuilt over a fresh client when another process synced the index since."""
         if self.store.refresh():
-            self.keywords.repair(self.store)  # in server mode the local keyword file may be behind
+            self.keywords.check(self.store)  # in server mode the local keyword file may be behind
             self._search = self._make_search()
         return self._search
 

@@ -111,7 +111,8 @@ def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedd
 
     keywords.discard()  # anything left uncommitted by an earlier sync that failed
     kw = keywords.get(store)
-    keywords.repair(store)  # to the store's exact chunks, even if another machine changed it since our last load
+    keywords.check(store)  # to the store's exact chunks, even if another machine changed it since our last load
+    keywords.vouch(store, exact=False)  # until this sync ends: killed part-way, the next one repairs it
     indexed = file_states(store)
     files = list(walk(corpus))
     root = boundary(corpus, settings)
@@ -218,6 +219,7 @@ def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedd
     keywords.save()
     if store.count() or store.metadata():
         store.mark_synced(str(corpus.resolve()), bool(added or updated or removed))
+    keywords.vouch(store)
     if progress:
         progress(SyncProgress(len(files), len(files), counts["written"], ""))
     return IngestReport(

@@ -20,11 +20,10 @@ its terms' document frequencies and their postings, scores them with numpy, and 
 the ids of only the chunks it returns. Changes are collected in memory (``add``,
 ``remove``) and written in one transaction by ``commit``: rag/index.py commits after each
 batch of files it wrote to the vector store, so a crash loses at most the batch in flight,
-which ``KeywordFile.repair`` restores from the store's texts.
-
-Migration: an index of the previous format (``<collection>.bm25.json``) is converted on
-first open (its term counts copied, no text re-read), then deleted; a JSON file that
-cannot be read is deleted and the index rebuilt from the vector store by ``repair``.
+which ``KeywordFile.repair`` restores from the store's texts. The file vouches for the
+store state it matches (sync id and count), so opening it reads every stored id only when
+that changed or a sync was killed part-way. A ``<collection>.bm25.json`` of the previous
+format is converted on first open (term counts copied), then deleted.
 """
 
 from __future__ import annotations
@@ -167,14 +166,16 @@ class KeywordIndex:
         self.db.close()
 
 
-class KeywordFile:
-    """The keyword index of one vector store's collection, kept in a file in its ``local_dir``.
+def _stamp(store: VectorStore) -> str:
+    """The store's state as the keyword file vouches for it: its last sync's id and chunk count ('': unknown)."""
+    sync_id = str(store.metadata().get("sync_id", ""))
+    return f"{sync_id}:{store.count()}" if sync_id else ""
 
-    Opened once per process (and again when the file was replaced or deleted: one ``os.stat``
-    per query); queries read the file as other processes last committed it. On open, a file
-    that is not a keyword index of this collection is replaced, and the index is repaired to
-    hold exactly the store's chunks (rebuilt from their stored texts when it lags behind).
-    """
+
+class KeywordFile:
+    """The keyword index of one vector store's collection, in a file in its ``local_dir``: opened once per
+    process (again when the file was replaced: one ``os.stat`` per query); a file of another collection is
+    replaced, and the index is checked to hold exactly the store's chunks (rebuilt from their texts if not)."""
 
     def __init__(self, folder: Path, collection: str) -> None:
         self.path = Path(folder) / f"{collection}.bm25.sqlite3"
@@ -202,9 +203,23 @@ class KeywordFile:
         with self.lock:
             if self._index is None or self._file_ident() != self._ident:
                 self.open()
-                self.repair(store)
+                self.check(store)
             assert self._index is not None
             return self._index
+
+    def check(self, store: VectorStore) -> bool:
+        """``repair`` unless vouched for at the store's state (reading 100k ids takes ~17 s); True if it changed."""
+        with self.lock:
+            ix = self._index if self._index is not None else self.open()
+            stamp = _stamp(store)
+            row = ix.db.execute("SELECT value FROM meta WHERE key = 'verified'").fetchone()
+            return self.repair(store) if not stamp or not row or row[0] != stamp else False
+
+    def vouch(self, store: VectorStore, exact: bool = True) -> None:
+        """Record that the index matches ``store`` now, or (``exact=False``, before a sync writes) that it may not."""
+        with self.lock:
+            ix = self._index if self._index is not None else self.open()
+            ix.db.execute("INSERT OR REPLACE INTO meta VALUES ('verified', ?)", (_stamp(store) if exact else "",))
 
     def open(self) -> KeywordIndex:
         """(Re)open the file without repairing it; one that is corrupt or of another collection is started afresh."""
@@ -252,6 +267,7 @@ class KeywordFile:
             have = ix.ids()
             extra, missing = have - stored, stored - have
             if not extra and not missing:
+                self.vouch(store)
                 return False
             ix.remove(extra)
             ids = sorted(missing)
@@ -261,6 +277,7 @@ class KeywordFile:
                 if len(ix.pending) >= WRITE_EVERY:
                     ix.write()
             ix.commit()
+            self.vouch(store)
             self.rebuilds += 1
             return True
 

@@ -186,3 +186,29 @@ def test_more_chunks_than_sqlite_variables_in_one_statement(tmp_path):
     for c in cs[n - 100 :]:
         old.add(c)
     same(old, ix, ["record 39950 otter", "wren grams", "stoat 279986"])
+
+
+def test_opening_reads_every_stored_id_only_when_the_store_changed_or_a_sync_was_cut(tmp_path, monkeypatch):
+    """The file vouches for the store state it matches: a 100k-chunk store is not re-read at every start."""
+    import rag
+    import rag.keyword
+    from conftest import seed_folder
+
+    settings = rag.Settings.from_env(corpus=seed_folder(tmp_path), store=tmp_path / "ix", vector_store="memory")
+    engine = rag.engine(settings=settings)
+    engine.ingest()
+    reads = []
+    real = rag.keyword.chunk_ids
+    monkeypatch.setattr(rag.keyword, "chunk_ids", lambda store: reads.append(1) or real(store))
+
+    def opened() -> int:
+        before = len(reads)
+        KeywordFile(engine.store.local_dir, settings.collection).get(engine.store)
+        return len(reads) - before
+
+    assert opened() == 0  # vouched for by the sync that wrote it
+    KeywordFile(engine.store.local_dir, settings.collection).vouch(engine.store, exact=False)  # a sync killed mid-way
+    assert opened() == 1 and opened() == 0  # checked once, then vouched for again
+    (settings.corpus / "new.txt").write_text("The ferry to Skerry Point leaves at nine.\n")
+    engine.ingest()  # a changed store: a new sync id, vouched for by this sync
+    assert opened() == 0
