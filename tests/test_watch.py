@@ -149,6 +149,8 @@ def test_the_app_with_watch_answers_from_files_as_they_change(tmp_path, corpus):
             return text in _reply(client.predict(question, [], api_name="/chat"))
 
         seconds = []
+        ready = _reply(client.predict("Who is the top Ukrainian negotiator?", [], api_name="/chat"))  # after loading
+        assert "Umerov" in ready
         (corpus / "keeper.txt").write_text("The lighthouse keeper of Skerry Point is Ottoline Brack.\n")
         seconds.append(wait_for(lambda: says("Ottoline Brack")))
         (corpus / "keeper.txt").write_text("The lighthouse keeper of Skerry Point is Marek Dunn.\n")
