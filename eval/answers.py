@@ -25,7 +25,8 @@ first cited quote holds a gold answer; over answered answerable questions), refu
 and recall (unanswerable is the positive class) and p50/p95 seconds per question (search +
 answer). Results: eval/results/answers-<half>.json/.md/.png; a run with fewer answerers
 merges into the file, replacing only its own entries. ``--dump FILE`` writes one JSON row per
-question and answerer (the reader's rows carry its refusal features, for the fit).
+question and answerer as it goes (the reader's rows carry its refusal features, for the fit);
+``--rows FILE`` scores such a dump again, the reader's rows re-decided by the current weights.
 """
 
 from __future__ import annotations
@@ -33,21 +34,23 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rag  # noqa: E402
 from eval.metrics import contains_answer, exact_match, percentile, refusal_scores, token_f1  # noqa: E402
-from eval.report import bar_chart, table, write  # noqa: E402
+from eval.report import bar_chart, merge, table, write  # noqa: E402
 from eval.sets import BENCH_DIR, RESULTS, corpus_of, half, indexed, sample  # noqa: E402
 from rag.text import strip_markers  # noqa: E402
 
-SETS = ("squad_v2_rhine", "project")
+SETS = ("project", "squad_v2_rhine")  # the small set first: a run stopped early has all of it
 ANSWERERS = ("extractive", "generative", "reader")
 ALIASES = {"local": "reader", "read": "reader", "generate": "generative"}
 HALVES = ("tune", "report")
@@ -79,16 +82,7 @@ def score_row(q: dict, a: rag.Answer, seconds: float) -> dict:
 
 def summarize(rows: list[dict]) -> dict:
     """Accuracy, EM, F1 (answerable; refusals wrong), citation correctness (answered answerable),
-    refusal precision/recall, p50/p95 seconds.
-
-    >>> rows = [{"answerable": True, "refused": False, "correct": True, "em": True, "f1": 1.0, "citation_ok": True,
-    ...          "seconds": 1.0},
-    ...         {"answerable": True, "refused": True, "correct": False, "em": False, "f1": 0.0, "citation_ok": False,
-    ...          "seconds": 3.0},
-    ...         {"answerable": False, "refused": True, "seconds": 2.0}]
-    >>> s = summarize(rows)
-    >>> s["accuracy"], s["em"], s["citation_correct"], s["refusal_precision"], s["refusal_recall"], s["p95_s"]
-    (0.5, 0.5, 1.0, 0.5, 1.0, 3.0)
+    refusal precision/recall, p50/p95 seconds (tests/test_answers_eval.py works an example).
     """
     ans = [r for r in rows if r["answerable"]]
     answered = [r for r in ans if not r["refused"]]
@@ -130,8 +124,8 @@ def make_answerers(engine: rag.api.Engine, names: list[str]) -> dict:
 
 
 def answer_one(answerer, question: str, hits: list) -> tuple[rag.Answer, dict]:  # type: ignore[no-untyped-def]
-    """The answer, and for the reader its evidence: refusal features, score, whether the sentence it
-    would quote (refused or not) holds the answer is scored by the caller from ``would``."""
+    """The answer; for the reader also its evidence: the refusal features and score, and the short
+    answer and sentence it would give were it not to refuse (so a refit can re-decide: ``redecide``)."""
     from rag.answer import last_answer
     from rag.read import ReadingAnswerer, to_answer
 
@@ -141,17 +135,48 @@ def answer_one(answerer, question: str, hits: list) -> tuple[rag.Answer, dict]: 
         if reading is None:
             return a, {}
         s = reading.sentence
-        would = f"{reading.phrase}: {s.text}" if s is not None else ""
-        return a, {"features": reading.features, "refusal_score": round(reading.refusal, 4), "would": would,
-                   "would_short": reading.phrase or (s.text if s is not None else "")}
+        quote = s.text if s is not None else ""
+        return a, {"features": reading.features, "refusal_score": round(reading.refusal, 4), "would_quote": quote,
+                   "would_short": reading.phrase or quote}
     return last_answer(answerer.stream(question, hits)), {}
 
 
+def would_scores(extra: dict, golds: list[str]) -> dict:
+    """How the reader's unrefused answer would score (``score_row``'s fields, prefixed ``would_``)."""
+    quote, short = extra["would_quote"], extra["would_short"]
+    return {"would_correct": bool(quote) and contains_answer(f"{short}: {quote}", golds),
+            "would_em": bool(quote) and exact_match(short, golds),
+            "would_f1": round(token_f1(short, golds), 4) if quote else 0.0,
+            "would_citation_ok": bool(quote) and contains_answer(quote, golds)}
+
+
+def redecide(r: dict, abstention) -> dict:  # type: ignore[no-untyped-def]
+    """A reader row decided again by ``abstention`` (its reading does not depend on the weights).
+
+    >>> from rag.abstain import Abstention
+    >>> r = {"answerable": True, "refused": True, "features": {"support": 1.0}, "would_quote": "In Miami.",
+    ...      "would_correct": True, "would_em": True, "would_f1": 1.0, "would_citation_ok": True}
+    >>> x = redecide(r, Abstention({"support": -2.0}, 0.0, 0.5))
+    >>> x["refused"], x["correct"], x["f1"], x["confidence"]
+    (False, True, 1.0, 0.881)
+    """
+    if "features" not in r:
+        return r
+    score = abstention.score(r["features"])
+    refused = score >= abstention.threshold or not r.get("would_quote")
+    out = {**r, "refused": refused, "refusal_score": round(score, 4), "confidence": round(1 - score, 3)}
+    if r["answerable"]:
+        out.update({k: (not refused) and r[f"would_{k}"] for k in ("correct", "em", "citation_ok")})
+        out["f1"] = 0.0 if refused else r["would_f1"]
+    return out
+
+
 def run_set(name: str, names: list[str], which: str, n: int | None, settings: rag.Settings,
-            dump: list[dict] | None = None, bench_dir: Path = BENCH_DIR) -> dict[str, dict]:
+            dump: IO[str] | None = None, bench_dir: Path = BENCH_DIR) -> dict[str, dict]:
     """Every chosen question of one set's half, asked of every answerer: {answerer: metrics}."""
     with corpus_of(name, bench_dir) as (corpus, questions):
-        qs = sample([q for q in questions if half(q) == which], n)
+        whole = [q for q in questions if half(q) == which]
+        qs = sample(whole, n)
         with indexed(corpus, settings) as engine:
             answerers = make_answerers(engine, names)
             rows: dict[str, list[dict]] = {k: [] for k in names}
@@ -164,16 +189,15 @@ def run_set(name: str, names: list[str], which: str, n: int | None, settings: ra
                     a, extra = answer_one(answerer, q["question"], hits)
                     row = score_row(q, a, search_s + time.perf_counter() - t1)
                     if extra:
-                        row.update(extra)
-                        if q["answerable"]:
-                            row["would_correct"] = contains_answer(extra["would"], q["answers"])
-                    row["answerer"] = k
+                        row.update(extra, **(would_scores(extra, q["answers"]) if q["answerable"] else {}))
+                    row.update(answerer=k, of=len(whole))  # of: the questions in the whole half
                     rows[k].append(row)
-                    if dump is not None:
-                        dump.append(row)
+                    if dump is not None:  # as it goes: a run stopped half-way can still be scored (--rows)
+                        dump.write(json.dumps(row) + "\n")
+                        dump.flush()
                 if i % 10 == 0 or i == len(qs):
                     print(f"{name}: {i}/{len(qs)} questions", file=sys.stderr, flush=True)
-    return {k: {**summarize(r), "sample": n or None} for k, r in rows.items()}
+    return {k: {**summarize(r), "sample": len(qs) if len(qs) < len(whole) else None} for k, r in rows.items()}
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -212,14 +236,21 @@ def chart(path: Path, result: dict, which: str) -> None:
         bar_chart(path, f"Answers with refusals ({which} half)", groups, series)
 
 
-def merge(path: Path, fresh: dict) -> dict:
-    """The results file with ``fresh``'s entries (per set and answerer) put in; others kept."""
-    old = json.loads(path.read_text()) if path.exists() else {"sets": {}}
-    for name, by in fresh["sets"].items():
-        old["sets"].setdefault(name, {}).update(by)
-    old["half"] = fresh["half"]
-    old.setdefault("settings", {}).update(fresh.get("settings", {}))
-    return old
+def from_rows(path: Path, names: list[str], which: str, n: int | None) -> dict[str, dict]:
+    """{set: {answerer: metrics}} from a dump (its first ``n`` rows per set and answerer: runs go in
+    the sample order), the reader's rows re-decided with ``ABSTENTION``."""
+    from rag.abstain import ABSTENTION
+
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if any(r["half"] != which for r in rows):
+        raise SystemExit(f"{path} holds rows of another half than {which!r}")
+    out: dict[str, dict] = {}
+    for r in rows:
+        if r["answerer"] in names:
+            out.setdefault(r["set"], {}).setdefault(r["answerer"], []).append(redecide(r, ABSTENTION))
+    return {s: {k: {**summarize(rs[:n] if n else rs), "sample": len(rs[:n] if n else rs)
+                    if len(rs[:n] if n else rs) < rs[0]["of"] else None} for k, rs in by.items()}
+            for s, by in out.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dump", type=Path, default=None, help="write per-question rows (JSON lines) here")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--bench-dir", type=Path, default=BENCH_DIR)
+    p.add_argument("--rows", type=Path, default=None, help="score a --dump again instead of asking (the reader's "
+                   "rows re-decided with rag/abstain.py's current weights)")
     args = p.parse_args(argv)
 
     names = [ALIASES.get(a, a) for a in (args.answerer or ANSWERERS)]
@@ -240,15 +273,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown answerer {bad[0]!r}; choose from {', '.join(ANSWERERS)}")
     names = list(dict.fromkeys(names))
     settings = rag.Settings.from_env()
-    dump: list[dict] | None = [] if args.dump else None
     fresh = {"half": args.half, "sets": {}, "settings": {"retriever": settings.retriever, "top_k": settings.top_k,
                                                          "llm_model": settings.llm_model}}
-    for name in args.set or SETS:
-        fresh["sets"][name] = run_set(name, names, args.half, args.sample, settings, dump, args.bench_dir)
-    if args.dump:
-        args.dump.parent.mkdir(parents=True, exist_ok=True)
-        args.dump.write_text("".join(json.dumps(r) + "\n" for r in dump or []))
-        print(f"wrote {args.dump}", file=sys.stderr)
+    if args.rows:
+        fresh["sets"] = from_rows(args.rows, names, args.half, args.sample)
+    else:
+        with open(args.dump or os.devnull, "w", encoding="utf-8") as dump:
+            for name in args.set or SETS:
+                fresh["sets"][name] = run_set(name, names, args.half, args.sample, settings, dump, args.bench_dir)
     base = f"answers-{args.half}"
     args.out.mkdir(parents=True, exist_ok=True)
     with open(Path(tempfile.gettempdir()) / f"rag-{base}.lock", "w") as lock:  # parallel runs (one per answerer) merge in turn

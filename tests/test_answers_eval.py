@@ -36,11 +36,11 @@ def test_halves_are_fixed_disjoint_and_keep_a_paragraph_together():
     assert half(squad[0]) == "tune"  # the first paragraph is number 0
 
 
-def test_sample_is_deterministic_and_keeps_order():
+def test_sample_is_deterministic_and_a_prefix_of_the_whole_order():
     qs = [{"set": "s", "id": f"x{i}"} for i in range(50)]
-    a, b = sample(qs, 7), sample(list(qs), 7)
-    assert a == b and len(a) == 7 and a == [q for q in qs if q in a]
-    assert sample(qs, None) == qs and sample(qs, 99) == qs
+    a, b = sample(qs, 7), sample(list(reversed(qs)), 7)
+    assert a == b and len(a) == 7 and sample(qs, None)[:7] == a and sample(qs, 3) == a[:3]
+    assert sorted(q["id"] for q in sample(qs, 99)) == sorted(q["id"] for q in qs)
 
 
 def answer(text, refused=False, short="", quote=None):
