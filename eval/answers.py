@@ -248,9 +248,11 @@ def from_rows(path: Path, names: list[str], which: str, n: int | None) -> dict[s
     for r in rows:
         if r["answerer"] in names:
             out.setdefault(r["set"], {}).setdefault(r["answerer"], []).append(redecide(r, ABSTENTION))
-    return {s: {k: {**summarize(rs[:n] if n else rs), "sample": len(rs[:n] if n else rs)
-                    if len(rs[:n] if n else rs) < rs[0]["of"] else None} for k, rs in by.items()}
-            for s, by in out.items()}
+    for by in out.values():
+        for k, rs in by.items():
+            rs = rs[:n] if n else rs
+            by[k] = {**summarize(rs), "sample": len(rs) if len(rs) < rs[0]["of"] else None}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
