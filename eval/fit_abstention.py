@@ -173,12 +173,13 @@ def right_above(rows: list[dict], confidence: np.ndarray, refused: list[bool], c
     return (sum(shares) / len(shares) if shares else 0.0), n
 
 
-def choose_well_supported(rows: list[dict], confidence: np.ndarray, refused: list[bool]) -> tuple[float, list]:
-    """The lowest confidence (0.05 steps) from which answers are right >= TARGET_RIGHT, with the table."""
+def choose_well_supported(rows: list[dict], confidence: np.ndarray, refused: list[bool]) -> tuple[float | None, list]:
+    """The lowest confidence (0.05 steps) from which answers are right >= TARGET_RIGHT, over at least
+    MIN_ANSWERS answers (None: no such confidence), with the table."""
     grid = [round(0.3 + 0.05 * k, 2) for k in range(14)]
     table = [(c, *right_above(rows, confidence, refused, c)) for c in grid]
     ok = [c for c, share, n in table if share >= TARGET_RIGHT and n >= MIN_ANSWERS]
-    return (ok[0] if ok else grid[-1]), table
+    return (ok[0] if ok else None), table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nWELL_SUPPORTED (now {WELL_SUPPORTED}): answers with confidence >= c, share right (sets equal), count")
     for c, share, n in tab:
         print(f"  {c:.2f}  {share:.3f}  {n}")
-    print(f"chosen: {well} (lowest c with share right >= {TARGET_RIGHT} over >= {MIN_ANSWERS} answers)")
+    print(f"chosen: {well if well is not None else f'none qualifies: keep {WELL_SUPPORTED}'} "
+          f"(lowest c with share right >= {TARGET_RIGHT} over >= {MIN_ANSWERS} answers)")
     return 0
 
 
