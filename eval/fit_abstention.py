@@ -14,7 +14,8 @@ set, the mean of accuracy on answerable questions (a refusal wrong) and refusal 
 unanswerable ones, then the mean over the two sets. The threshold is the one that maximises it.
 
 ``WELL_SUPPORTED``: the lowest confidence (1 - refusal score) from which the answers given are
-right at least 90% of the time on the tune halves (sets weighing equally), with 20 answers or more.
+right at least 90% of the time on the tune halves (sets weighing equally), with 20 answers or more;
+when none is, the confidence whose answers are right most often, over 10 answers or more.
 
 Rows from a report half are refused: that half is for reporting only.
 """
@@ -175,11 +176,15 @@ def right_above(rows: list[dict], confidence: np.ndarray, refused: list[bool], c
 
 def choose_well_supported(rows: list[dict], confidence: np.ndarray, refused: list[bool]) -> tuple[float | None, list]:
     """The lowest confidence (0.05 steps) from which answers are right >= TARGET_RIGHT, over at least
-    MIN_ANSWERS answers (None: no such confidence), with the table."""
+    MIN_ANSWERS answers; failing that, the one whose answers are right most often over half as many
+    (None: none at all), with the table."""
     grid = [round(0.3 + 0.05 * k, 2) for k in range(14)]
     table = [(c, *right_above(rows, confidence, refused, c)) for c in grid]
     ok = [c for c, share, n in table if share >= TARGET_RIGHT and n >= MIN_ANSWERS]
-    return (ok[0] if ok else None), table
+    if not ok:  # too few answers that sure: the confidence whose answers are right most often, over 10 or more
+        best = max((share, c) for c, share, n in table if n >= MIN_ANSWERS // 2)
+        return (best[1] if best[0] > 0 else None), table
+    return ok[0], table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nWELL_SUPPORTED (now {WELL_SUPPORTED}): answers with confidence >= c, share right (sets equal), count")
     for c, share, n in tab:
         print(f"  {c:.2f}  {share:.3f}  {n}")
-    print(f"chosen: {well if well is not None else f'none qualifies: keep {WELL_SUPPORTED}'} "
-          f"(lowest c with share right >= {TARGET_RIGHT} over >= {MIN_ANSWERS} answers)")
+    print(f"chosen: {well if well is not None else f'none qualifies: keep {WELL_SUPPORTED}'} (the lowest c with "
+          f"share right >= {TARGET_RIGHT} over >= {MIN_ANSWERS} answers, else the best share over >= {MIN_ANSWERS // 2})")
     return 0
 
 
