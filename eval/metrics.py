@@ -44,6 +44,18 @@ def token_f1(answer: str, golds: list[str]) -> float:
     return best
 
 
+def exact_match(answer: str, golds: list[str]) -> bool:
+    """SQuAD exact match against any gold answer.
+
+    >>> exact_match("the North Sea.", ["North Sea", "the North Sea in the Netherlands"])
+    True
+    >>> exact_match("North Sea coast", ["North Sea"])
+    False
+    """
+    a = normalize(answer)
+    return any(a == normalize(g) for g in golds)
+
+
 def squash(text: str) -> str:
     """Whitespace-normalised text, for matching passages across line breaks."""
     return " ".join(text.split())

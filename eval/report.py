@@ -54,3 +54,13 @@ def bar_chart(path: Path, title: str, groups: Sequence[str], series: dict[str, S
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def merge(path: Path, fresh: dict) -> dict:
+    """The results file at ``path`` with ``fresh``'s entries (``sets`` -> set -> name) put in; others kept."""
+    old = json.loads(path.read_text()) if path.exists() else {"sets": {}}
+    for name, by in fresh["sets"].items():
+        old["sets"].setdefault(name, {}).update(by)
+    old["half"] = fresh["half"]
+    old.setdefault("settings", {}).update(fresh.get("settings", {}))
+    return old

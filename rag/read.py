@@ -10,7 +10,7 @@ plus the sentence holding it, verbatim (a citation that cannot be wrong, subject
 one sentence), and the model writes ~5 tokens instead of ~25. Whether to answer at all is a
 score (rag/abstain.py).
 
-Measured on the tuning halves (eval/squad_rhine.py; SQuAD v2 "Rhine" even paragraphs and
+Measured on the tuning halves (eval/answers.py --half tune: SQuAD v2 "Rhine" even paragraphs and
 the project set's odd ids), share of answerable questions whose quoted sentence holds the
 gold answer: the extractive ranker's best sentence 0.697 / 0.905 (SQuAD / project); the
 model asked for a sentence *number* (``[1-9]`` grammar) ~0.58 / 0.43 on a 40-question
