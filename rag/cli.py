@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -206,6 +207,13 @@ def _watch(api, settings: Settings, path: Path | None) -> int:  # type: ignore[n
     watcher = Watcher(api.engine(settings=settings), path or settings.corpus, on_sync=synced,
                       on_error=lambda message: print(f"{time.strftime('%H:%M:%S')} error: {message}", file=sys.stderr))
     print(f"Watching {watcher.corpus} (Ctrl-C to stop).", flush=True)
+
+    def stop(signum: int, frame: object) -> None:  # the first Ctrl-C (or SIGTERM) ends after a running sync;
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one interrupts it
+        watcher.stop_event.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
         watcher.run()
     except KeyboardInterrupt:

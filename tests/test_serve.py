@@ -24,8 +24,9 @@ def start(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen, str
     argv = ["rag", "--store", str(tmp_path / "ix"), "serve", "--port", str(port), *args]
     script = f"import netguard; netguard.install()\nimport runpy, sys\nsys.argv = {argv!r}\nrunpy.run_module('rag', run_name='__main__')\n"
     env = {**clean_env(tmp_path / "net.log"), "RAG_ANSWERER": "extractive", **env}
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    log = open(tmp_path / "serve.log", "w")  # a file, not a pipe nobody reads while it runs
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc.log = tmp_path / "serve.log"  # type: ignore[attr-defined]
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
@@ -45,7 +46,7 @@ def server(tmp_path_factory):
         except urllib.error.HTTPError:
             break  # 401 without the key: it is up
         except OSError:
-            assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() is not None else "slow"
+            assert proc.poll() is None and time.time() < deadline, proc.log.read_text()
             time.sleep(0.5)
     yield url, corpus
     proc.terminate()
@@ -113,5 +114,5 @@ def test_bad_requests_get_clear_openai_errors(client, server):
 def test_beyond_loopback_the_server_needs_a_key(tmp_path):
     proc, _ = start(tmp_path, "--host", "0.0.0.0")
     assert proc.wait(timeout=60) == 2
-    out = proc.stdout.read()
+    out = proc.log.read_text()
     assert "makes the API reachable from other machines, so it needs an API key: set RAG_API_KEY" in out and "Traceback" not in out
