@@ -23,16 +23,19 @@ def store_kind() -> str:
     return "memory"
 
 
-@pytest.fixture
-def two(tmp_path, settings):
-    """Collections 'garden' and 'sea', each with one document, indexed."""
+def garden_and_sea(tmp_path: Path, settings: rag.Settings) -> None:
+    """Collections 'garden' and 'sea' of ``settings``' store, each with one document (tmp_path/NAME), indexed."""
     for name, text in (("garden", GARDEN), ("sea", LIGHT)):
-        folder = tmp_path / f"{name}-docs"
-        folder.mkdir()
-        (folder / f"{name}.txt").write_text(text)
-        collections.create(name, folder, settings)
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.txt").write_text(text)
+        collections.create(name, tmp_path / name, settings)
         report = rag.ingest(settings=settings, collection=name)
         assert report.added == [f"{name}.txt"]
+
+
+@pytest.fixture
+def two(tmp_path, settings):
+    garden_and_sea(tmp_path, settings)
     return settings
 
 
@@ -48,12 +51,12 @@ def test_each_collection_answers_only_from_its_own_files(two):
 
 def test_list_create_again_and_delete(two, tmp_path):
     assert [c.name for c in collections.list_all(two)] == ["garden", "sea"]
-    again = collections.create("garden", tmp_path / "garden-docs", two)  # the same folder: a no-op
-    assert again.corpus == (tmp_path / "garden-docs").resolve()
+    again = collections.create("garden", tmp_path / "garden", two)  # the same folder: a no-op
+    assert again.corpus == (tmp_path / "garden").resolve()
     with pytest.raises(rag.SettingsError, match="already exists"):
-        collections.create("garden", tmp_path / "sea-docs", two)
+        collections.create("garden", tmp_path / "sea", two)
     gone = collections.delete("sea", two)
-    assert not gone.store.exists() and (tmp_path / "sea-docs" / "sea.txt").exists()  # the documents stay
+    assert not gone.store.exists() and (tmp_path / "sea" / "sea.txt").exists()  # the documents stay
     with pytest.raises(rag.SettingsError, match=r"No collection 'sea' .*there are: garden"):
         rag.ask("Who keeps the lighthouse?", settings=two, collection="sea")
 
@@ -96,28 +99,13 @@ def test_the_cli_keeps_collections_apart(tmp_path):
 @pytest.mark.full
 def test_the_openai_api_lists_collections_as_models_and_answers_from_each(tmp_path):
     from openai import NotFoundError, OpenAI
-    from test_serve import start
+    from test_serve import start, wait_up
 
-    store_settings = rag.Settings.from_env(store=tmp_path / "ix", answerer="extractive")
-    for name, text in (("garden", GARDEN), ("sea", LIGHT)):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / f"{name}.txt").write_text(text)
-        collections.create(name, tmp_path / name, store_settings)
-        rag.ingest(settings=store_settings, collection=name)
+    garden_and_sea(tmp_path, rag.Settings.from_env(store=tmp_path / "ix", answerer="extractive"))
     (tmp_path / "net.log").touch()
     proc, url = start(tmp_path)
     try:
-        import time
-        import urllib.request
-
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url + "/models", timeout=2)
-                break
-            except OSError:
-                assert proc.poll() is None and time.time() < deadline
-                time.sleep(0.5)
+        wait_up(proc, url)
         client = OpenAI(base_url=url, api_key="none", max_retries=0)
         assert [m.id for m in client.models.list()] == ["rag", "garden", "sea"]
         ask = [{"role": "user", "content": "Who pruned the quince tree?"}]
@@ -139,12 +127,7 @@ def test_the_web_ui_answers_from_the_collection_picked(tmp_path, corpus):
 
     from test_app import _reply, serve
 
-    store_settings = rag.Settings.from_env(store=tmp_path / "ix", answerer="extractive")
-    for name, text in (("garden", GARDEN), ("sea", LIGHT)):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / f"{name}.txt").write_text(text)
-        collections.create(name, tmp_path / name, store_settings)
-        rag.ingest(settings=store_settings, collection=name)
+    garden_and_sea(tmp_path, rag.Settings.from_env(store=tmp_path / "ix", answerer="extractive"))
     app = serve(tmp_path, corpus, "extractive")
     url = next(app)
     try:

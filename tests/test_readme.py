@@ -8,8 +8,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -53,20 +51,14 @@ def test_the_python_example(env):
 
 def test_the_openai_client_example(env, tmp_path):
     from conftest import free_port
+    from test_serve import wait_up
 
     subprocess.run([sys.executable, "-m", "rag", "ingest", "seeds"], cwd=ROOT, env=env, check=True, capture_output=True)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline
-                time.sleep(0.5)
+        wait_up(server, f"http://127.0.0.1:{port}/v1")
         code = block("**OpenAI-compatible API**", "python").replace("127.0.0.1:8000", f"127.0.0.1:{port}")
         r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr

@@ -30,6 +30,21 @@ def start(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen, str
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
+def wait_up(proc: subprocess.Popen, url: str, timeout: float = 120) -> None:
+    """Wait until the API at ``url`` answers HTTP (any status: a 401 without the key is up too)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url + "/models", timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            log = getattr(proc, "log", None)
+            assert proc.poll() is None and time.time() < deadline, log.read_text() if log else "did not start"
+            time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from conftest import seed_folder
@@ -39,15 +54,7 @@ def server(tmp_path_factory):
     corpus = seed_folder(tmp)
     rag.ingest(corpus, settings=rag.Settings.from_env(corpus=corpus, store=tmp / "ix"))
     proc, url = start(tmp, RAG_API_KEY="k3y")
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url + "/models", timeout=2)
-        except urllib.error.HTTPError:
-            break  # 401 without the key: it is up
-        except OSError:
-            assert proc.poll() is None and time.time() < deadline, proc.log.read_text()
-            time.sleep(0.5)
+    wait_up(proc, url)
     yield url, corpus
     proc.terminate()
     proc.wait(timeout=30)
