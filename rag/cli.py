@@ -79,12 +79,11 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "collections":
             return _collections(args)
-        base = Settings.from_env(store=args.store, chroma_url=args.chroma_url)
         if args.command == "mcp":
             return _mcp(args)
-        if args.command == "ask":
-            base = Settings.from_env(store=args.store, chroma_url=args.chroma_url, top_k=args.top_k,
-                                     answerer=args.answerer, llm_model=args.model, llm_url=args.llm_url)
+        asking = dict(top_k=args.top_k, answerer=args.answerer, llm_model=args.model,
+                      llm_url=args.llm_url) if args.command == "ask" else {}
+        base = Settings.from_env(store=args.store, chroma_url=args.chroma_url, **asking)
         settings = settings_for(chosen(args.collection), base)
         if args.command == "ingest":
             return _ingest(api, settings, args.path, args.quiet)
