@@ -24,10 +24,11 @@ from pathlib import Path
 import rag  # first: it sets the offline environment (no telemetry, no hub) before gradio loads
 
 import gradio as gr  # noqa: E402,I001  at module level: the handlers' `gr.Request` annotations resolve here
-from rag.api import check_question, clean_text
+from rag.api import check_question, clean_text, release
+from rag import collections
 from rag.collections import list_all, settings_for
-from rag.access import login_for
-from rag.present import EMPTY_SOURCES, answer_markdown, md_escape, searched_note, sources_html, sync_line
+from rag.access import is_loopback, login_for
+from rag.present import EMPTY_SOURCES, answer_markdown, index_status, md_code, md_escape, searched_note, sources_html, sync_line
 from rag.startup import WAIT_FIRST_SYNC, WAIT_MODELS, Startup
 from rag.types import Answer, SyncProgress
 from rag.upload import save_uploads
@@ -117,8 +118,10 @@ def pump(stream: Iterator[str | Answer], stop: threading.Event, poll: float = 0.
 
 
 def build(settings: rag.Settings, read_only: bool = False, startup: Startup | None = None,
-          watching: bool = False) -> gr.Blocks:
-    """The UI over ``settings``' index; ``read_only``: no upload and no Re-sync, in the page or the API.
+          watching: bool = False, local: bool = True) -> gr.Blocks:
+    """The UI over ``settings``' index and its store's collections; ``read_only``: no upload, Re-sync
+    or collection changes, in the page or the API. ``local``: the page is served to this machine only
+    (loopback), so a new collection may name any folder of it; otherwise it gets a new folder.
 
     ``startup`` loads the models and syncs in the background (main() starts it once serving);
     without one, a started one of the settings' own. ``watching``: a watcher keeps the index in
@@ -128,8 +131,13 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
     answerers = ["auto", "local", "extractive"] + (["openai"] if settings.llm_url else [])
 
     def collection_choices() -> list[tuple[str, str]]:
-        """The picker's choices: this folder, then the store's collections (created since: at the next page load)."""
+        """The picker's choices: this folder, then the store's collections."""
         return [(f"this folder ({Path(settings.corpus).name})", "")] + [(c.name, c.name) for c in list_all(settings)]
+
+    def engine_for(collection: str | None) -> rag.Engine:
+        """The started engine, or the picked collection's: its own index, the same models."""
+        engine = startup.engine()  # a failed load raises its RagError
+        return rag.engine(settings=settings_for(collection, engine.settings)) if collection else engine
 
     stops: dict[str, threading.Event] = {}  # per browser session: set by Stop, read by the answering loop
 
@@ -163,9 +171,7 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
                 return
             if startup.first_sync() and not (yield from hold(WAIT_FIRST_SYNC, startup.wait_sync)):
                 return
-            engine = startup.engine()  # a failed load raises its RagError: the chat shows it
-            if collection:  # another document set of the same store: its own index, the same models
-                engine = rag.engine(settings=settings_for(collection, engine.settings))
+            engine = engine_for(collection)  # a failed load or a deleted collection: the chat shows why
             yield say("searching …", sources_html(answers))
             searched = engine.standalone(question, history, answerer)
             note = searched_note(question, searched)
@@ -203,41 +209,92 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
     def forget(request: gr.Request) -> None:
         stops.pop(request.session_hash or "", None)
 
-    def status_line() -> str:
-        return startup.line()  # loading, syncing, a failure, or the index's line
+    def status_line(collection: str | None = "") -> str:
+        """Loading, syncing, a failure, or the line of the picked index (this folder's or a collection's)."""
+        if not collection or not startup.settled():
+            return startup.line()
+        try:
+            engine = engine_for(collection)
+            return sync_line(engine.syncing) if engine.syncing else f"**Collection** {md_escape(collection)} · " + index_status(engine)
+        except rag.RagError as e:
+            return f"⚠️ {md_escape(str(e))}"
 
-    def refresh():
-        """The timer's tick while starting: the status line, and the timer off once it will not change."""
-        return startup.line(), gr.update(active=watching or not startup.settled())
+    def refresh(collection: str | None):
+        """The timer's tick while starting (or watching): the status line; the timer off once it will not change."""
+        return status_line(collection), gr.update(active=watching or not startup.settled())
 
-    def resync():
-        yield from _sync_stream(lambda log: (log, gr.update()), lambda log: (log, status_line()))
+    def resync(collection: str | None):
+        yield from _sync_stream(lambda log: (log, gr.update()), lambda log: (log, status_line(collection)), collection)
 
-    def add_files(files: list | None):
+    def add_files(files: list | None, collection: str | None):
         for line in startup.waiting_to_sync():  # saved after the start-up sync, so this sync reports them
             yield line, gr.update(), gr.update()
-        if startup.failure is not None:  # the models or the index did not load: nothing can be indexed
-            yield f"⚠️ {md_escape(str(startup.failure))}", status_line(), None
+        try:
+            if startup.failure is not None:  # the models or the index did not load: nothing can be indexed
+                raise startup.failure
+            folder = Path(settings_for(collection, settings).corpus)  # a deleted collection: its error
+        except rag.RagError as e:
+            yield f"⚠️ {md_escape(str(e))}", status_line(collection), None
             return
         uploads = [(Path(f).name, Path(f)) for f in files or []]
-        saved = save_uploads(Path(settings.corpus), uploads, settings.extensions, int(settings.max_file_mb * 1e6))
+        saved = save_uploads(folder, uploads, settings.extensions, int(settings.max_file_mb * 1e6))
         head = md_escape(saved.summary())
         if not saved.saved:
-            yield head, status_line(), None
+            yield head, status_line(collection), None
             return
         yield from _sync_stream(lambda log: (f"{head}\n\n{log}", gr.update(), gr.update()),
-                                lambda log: (f"{head}\n\n{log}", status_line(), None))
+                                lambda log: (f"{head}\n\n{log}", status_line(collection), None), collection)
 
-    def _sync_stream(running, finished):
-        """Sync in a worker thread; yield ``running(line)`` twice a second (waiting for another sync, then
-        this one's progress), then ``finished(report)``. A sync never ends in a traceback."""
+    def create_collection(name: str, folder: str):
+        """A new collection, picked: for uploads (a new folder of the store's), or, on this machine, over
+        a folder of documents (synced at once)."""
+        picker = gr.update()
+        try:
+            name, folder = str(name or "").strip(), str(folder or "").strip()
+            collections.check_name(name)
+            if folder and not local:
+                raise rag.SettingsError("Only new, empty collections can be made from a page served beyond this "
+                                        "machine; leave the folder empty (or run `python -m rag collections create` "
+                                        "on the server).")
+            where = Path(folder).expanduser() if folder else collections.uploads_folder(name, settings)
+            created = collections.create(name, where, settings)
+            picker = gr.update(choices=collection_choices(), value=name)
+        except rag.RagError as e:
+            yield f"⚠️ {md_escape(str(e))}", gr.update(), picker, gr.update()
+            return
+        head = f"Collection **{name}** over {md_code(str(created.corpus))}: its answers come from that folder only."
+        yield head, gr.update(), picker, ""
+        yield from _sync_stream(lambda log: (f"{head}\n\n{log}", gr.update(), gr.update(), gr.update()),
+                                lambda log: (f"{head}\n\n{log}", status_line(name), name, ""), name)
+
+    def delete_collection(collection: str | None):
+        """Delete the picked collection's index (its documents stay), and pick this folder again."""
+        if collection is None:  # cancelled in the browser
+            return gr.update(), gr.update(), gr.update()
+        if not collection:
+            return ("This folder is the app's own document set, not a collection: nothing deleted.", gr.update(),
+                    gr.update())
+        try:
+            gone = collections.get(collection, settings)
+            if not release(gone.store):
+                raise rag.SettingsError(f"Collection {collection!r} is syncing; delete it once the sync is over.")
+            collections.delete(collection, settings)
+        except rag.RagError as e:
+            return f"⚠️ {md_escape(str(e))}", gr.update(), gr.update()
+        return (f"Deleted collection **{md_escape(collection)}** (its index; the documents stay in "
+                f"{md_code(str(gone.corpus))}).", status_line(), gr.update(choices=collection_choices(), value=""))
+
+    def _sync_stream(running, finished, collection: str | None = ""):
+        """Sync the picked index in a worker thread; yield ``running(line)`` twice a second (waiting for
+        another sync, then this one's progress), then ``finished(report)``. A sync never ends in a traceback."""
         events: queue.Queue[SyncProgress | None] = queue.Queue()
         result: dict[str, object] = {}
 
         def work() -> None:
             try:
                 result["report"] = engine.ingest(progress=events.put)
-                startup.done(ok=True)
+                if not collection:
+                    startup.done(ok=True)
             except rag.RagError as e:
                 result["error"] = f"⚠️ {md_escape(str(e))}"
             except Exception as e:  # the log has the traceback; the UI one line
@@ -249,7 +306,7 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
         for line in startup.waiting_to_sync():  # just started: the models load, then the start-up sync runs
             yield running(line)
         try:
-            engine = startup.engine()
+            engine = engine_for(collection)
         except rag.RagError as e:
             yield finished(f"⚠️ {md_escape(str(e))}")
             return
@@ -271,7 +328,7 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
             return
         report = result["report"]
         lines = [f"**Synced:** {md_escape(report.summary())}"]
-        lines += [f"- skipped `{md_escape(s)}`: {md_escape(why)}" for s, why in report.skipped]
+        lines += [f"- skipped {md_code(s)}: {md_escape(why)}" for s, why in report.skipped]
         yield finished("\n".join(lines))
 
     with gr.Blocks(title="Ask your documents", analytics_enabled=False) as demo:
@@ -280,6 +337,9 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
         answers = gr.State([])  # this chat's checked answers: the follow-up history and the sources panel
         with gr.Row():
             with gr.Column(scale=3):
+                collection = gr.Dropdown(collection_choices(), value="", label="Documents", elem_id="collection",
+                                         info="answers come from this document set only",
+                                         allow_custom_value=True)  # the API may name one made since the start
                 chat = gr.Chatbot(label="Chat", height=500, elem_id="chat", buttons=[])  # its copy gives raw HTML; ours below
                 with gr.Row():
                     box = gr.Textbox(placeholder="Ask a question about your documents…", show_label=False, scale=6,
@@ -293,23 +353,30 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
                     answerer = gr.Dropdown(answerers, value=settings.answerer, label="Answerer",
                                            info="auto: the local model when installed, else extractive quotes")
                     k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages to retrieve")
-                    collection = gr.Dropdown(collection_choices(), value="", label="Documents",
-                                             info="this folder, or a collection (python -m rag collections)",
-                                             elem_id="collection")
-                with gr.Accordion("Documents", open=False):
+                with gr.Accordion("Manage documents", open=False):
                     kinds = f"{', '.join(settings.extensions)}; up to {settings.max_file_mb:.0f} MB each"
+                    folder = md_code(str(settings.corpus))
                     if read_only:
-                        gr.Markdown(f"Folder `{settings.corpus}`. This app is read-only: upload and Re-sync are off.")
-                    elif watching:
-                        gr.Markdown(f"Folder `{settings.corpus}` is watched: files added, changed or deleted there are "
-                                    f"indexed as it happens. Upload adds files to it ({kinds}).")
+                        gr.Markdown(f"This folder: {folder}. This app is read-only: upload, Re-sync and collections "
+                                    "are off.")
                     else:
-                        gr.Markdown(f"Folder `{settings.corpus}`: files added there are indexed by **Re-sync**. "
-                                    f"Upload adds files to that folder ({kinds}).")
-                    if not read_only:
+                        how = ("is watched: files added, changed or deleted there are indexed as it happens" if watching
+                               else "and each collection's folder are indexed by **Re-sync** after files change there")
+                        gr.Markdown(f"This folder ({folder}) {how}. **Upload** adds files ({kinds}) to the document "
+                                    "set picked above and indexes them; **Re-sync** reads that set's folder again.")
                         upload = gr.File(file_count="multiple", label="Add documents", elem_id="upload")
                         sync_btn = gr.Button("Re-sync folder", elem_id="resync")
                         sync_log = gr.Markdown(elem_id="sync-log")
+                        with gr.Row():
+                            new_name = gr.Textbox(label="New collection", placeholder="e.g. tax-2025", scale=2,
+                                                  elem_id="new-collection")
+                            new_folder = gr.Textbox(label="over the folder (on this machine; empty: upload into a new one)",
+                                                    placeholder="/home/me/papers", scale=3, visible=local,
+                                                    elem_id="new-collection-folder")
+                        with gr.Row():
+                            create_btn = gr.Button("Create collection", size="sm", elem_id="create-collection")
+                            delete_btn = gr.Button("Delete picked collection", size="sm", variant="stop",
+                                                   elem_id="delete-collection")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(EMPTY_SOURCES, elem_id="sources")
@@ -323,15 +390,25 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
         chat.clear(lambda: ([], EMPTY_SOURCES), None, [answers, sources], api_name=False)
         copy.click(None, None, None, js=COPY_JS)
         if not read_only:  # syncs wait for each other in the engine, saying so: several may be in flight at once
-            sync_btn.click(resync, None, [sync_log, status], concurrency_id="ingest", concurrency_limit=4,
+            sync_btn.click(resync, [collection], [sync_log, status], concurrency_id="ingest", concurrency_limit=4,
                            api_name="resync")
-            upload.upload(add_files, [upload], [sync_log, status, upload], concurrency_id="ingest",
+            upload.upload(add_files, [upload, collection], [sync_log, status, upload], concurrency_id="ingest",
                           concurrency_limit=4, api_name="upload")
+            create_btn.click(create_collection, [new_name, new_folder], [sync_log, status, collection, new_name],
+                             concurrency_id="ingest", concurrency_limit=4, api_name="create_collection")
+            delete_btn.click(delete_collection, [collection], [sync_log, status, collection],
+                             js=CONFIRM_DELETE, concurrency_id="ingest", concurrency_limit=4, api_name="delete_collection")
         timer = gr.Timer(1.0)  # while starting (and while watching): the status line follows the syncs
-        timer.tick(refresh, None, [status, timer], queue=False, api_name=False, show_progress="hidden")
-        demo.load(status_line, None, status, api_name="status")
+        timer.tick(refresh, [collection], [status, timer], queue=False, api_name=False, show_progress="hidden")
+        collection.change(status_line, [collection], status, queue=False, api_name=False)
+        demo.load(status_line, [collection], status, api_name="status")
         demo.load(lambda: gr.update(choices=collection_choices()), None, collection, api_name=False)
     return demo
+
+
+# Deleting asks first (in the browser); cancelled, the handler gets None and does nothing.
+CONFIRM_DELETE = """(name) => !name || confirm(`Delete collection '${name}'? Its index is deleted; its documents stay.`)
+  ? name : null"""
 
 
 def watch(startup: Startup, settings: rag.Settings) -> None:
@@ -383,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}")
         return 2
     startup = Startup(settings)  # started once serving: the page answers at once, the models load behind it
-    demo = build(settings, read_only=args.read_only, startup=startup, watching=args.watch)
+    demo = build(settings, read_only=args.read_only, startup=startup, watching=args.watch,
+                 local=is_loopback(args.host))
     demo.queue(default_concurrency_limit=1, max_size=args.queue)  # one model: one answer at a time
     demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=False, css=CSS, head=HEAD,
                 max_file_size=f"{settings.max_file_mb:.0f}mb", auth=auth, auth_message="Log in to ask your documents.",

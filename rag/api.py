@@ -209,6 +209,19 @@ def engine(store: str | Path | None = None, settings: Settings | None = None, co
         return _engines[s]
 
 
+def release(store: str | Path) -> bool:
+    """Drop the cached engines of the index in folder ``store`` before it is deleted (a collection's), so
+    one made there again opens afresh; False, dropping none, while one of them syncs."""
+    where = Path(store).resolve()
+    with _engines_lock:
+        mine = [s for s in _engines if Path(s.store) == where]
+        if any(_engines[s].busy() for s in mine):
+            return False
+        for s in mine:
+            del _engines[s]
+    return True
+
+
 def ingest(path: str | Path | None = None, store: str | Path | None = None, *,
            settings: Settings | None = None, progress: Progress | None = None,
            collection: str | None = None) -> IngestReport:

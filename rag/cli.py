@@ -236,8 +236,8 @@ def _progress_bar(quiet: bool) -> Iterator[Callable[[SyncProgress], None] | None
             bars.append(tqdm(total=p.files_total, unit="file", file=sys.stderr, ncols=min(size.columns, 120),
                              nrows=size.lines, desc="ingest"))
         bar = bars[0]
-        bar.set_postfix_str(f"{p.chunks_done} chunks, {p.source[-40:]}" if p.source else f"{p.chunks_done} chunks",
-                            refresh=False)
+        where = f", {p.source[-40:]}" + (f" ({p.note})" if p.note else "") if p.source else ""
+        bar.set_postfix_str(f"{p.chunks_done} chunks{where}", refresh=not p.note)  # OCR: each page shows
         bar.update(p.files_done - bar.n)
 
     try:

@@ -3,7 +3,8 @@
 One person's tax papers and another's research notes, or one project's specs and another's,
 should never answer for each other. A collection is a name, a corpus folder and an index
 folder: ``<store>/collections/<name>/`` holds the collection's index (its own embedded
-Chroma database and keyword index) and ``collection.json`` with its corpus folder. Nothing
+Chroma database and keyword index) and ``collection.json`` with its corpus folder. The web
+page makes collections over a new folder, ``<store>/documents/<name>/``, filled by upload. Nothing
 is shared between two collections but the models, so no chunk of one can be retrieved,
 quoted or cited by the other.
 
@@ -90,6 +91,15 @@ def create(name: str, corpus: str | Path, settings: Settings) -> Collection:
     tmp.write_text(json.dumps({"name": name, "corpus": str(folder), "created": created}, indent=2))
     os.replace(tmp, meta)
     return Collection(name, folder, store, created)
+
+
+def uploads_folder(name: str, settings: Settings) -> Path:
+    """A new, empty folder for a collection made from the web page (its documents come by upload):
+    ``<store>/documents/<name>/``, outside the collection's index folder, so deleting the
+    collection keeps them."""
+    folder = Path(settings.store).resolve() / "documents" / check_name(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def get(name: str, settings: Settings) -> Collection:

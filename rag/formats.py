@@ -12,6 +12,7 @@ import itertools
 import math
 import re
 import time
+from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import NamedTuple
 
@@ -46,11 +47,13 @@ class Budget:
     rag.formats.SkipFile: too much text: over 10 characters (the limit is 10, setting max_file_chars); split the file or raise the limit
     """
 
-    def __init__(self, max_chars: int = 0, seconds: float = 0.0, max_bytes: int = 0) -> None:
+    def __init__(self, max_chars: int = 0, seconds: float = 0.0, max_bytes: int = 0,
+                 step: Callable[[str], None] | None = None) -> None:
         self.max_chars = max_chars or math.inf  # 0: no limit
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds if seconds else math.inf
         self.max_bytes = max_bytes or math.inf
+        self.step = step or (lambda note: None)  # a slow reader says how far it is ("OCR page 2 of 9")
 
     def chars(self, n: int, exact: bool = False) -> None:
         """``n`` characters of text so far (``exact``: the whole text): over the limit or the time, ``SkipFile``."""

@@ -190,7 +190,10 @@ def _sync(corpus: Path, store: VectorStore, settings: Settings, embedder: Embedd
                 loaded.add(source)  # unchanged: not parsed again (a PDF takes seconds)
                 unchanged.append(source)
                 continue
-            doc = parse_document(source, path.suffix, data, budget(settings))
+            limits = budget(settings)
+            if progress:
+                limits.step = lambda note: progress(SyncProgress(n, len(files), counts["written"], source, note=note))
+            doc = parse_document(source, path.suffix, data, limits)
             chunks = chunk_document(doc, token_offsets, settings.chunk_tokens, settings.chunk_overlap)
             if len(chunks) > settings.max_file_chunks:
                 raise SkipFile(f"too many passages: {len(chunks):,} chunks (the limit is {settings.max_file_chunks:,}, "

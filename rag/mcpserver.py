@@ -27,7 +27,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from typing_extensions import TypedDict  # pydantic reads only this one on Python < 3.12
 
@@ -80,10 +80,18 @@ class CitationOut(TypedDict):
     quote: str
 
 
+class Message(TypedDict):
+    """An earlier turn of the conversation, for a follow-up question."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
 class AskResult(TypedDict):
     """What ``ask`` returns: the answer (or a refusal), who answered, and its checked citations."""
 
     question: str
+    searched: str  # the question searched for: a follow-up rewritten with the history
     answer: str
     refused: bool
     answerer: str
@@ -161,8 +169,12 @@ def build(settings: Settings, warm: bool = False) -> "MCPServer":
         return run("search", go)
 
     @server.tool(annotations=read_only, structured_output=True)
-    def ask(question: str) -> Annotated[CallToolResult, AskResult]:
+    def ask(question: str, history: list[Message] | None = None) -> Annotated[CallToolResult, AskResult]:
         """Answer `question` from the documents, with citations, or refuse when they do not say.
+
+        `history` (optional): the earlier turns, oldest first, as `{"role": "user"|"assistant",
+        "content": ...}`; a follow-up ("who did he meet?") is then searched as a whole question,
+        returned as `searched`.
 
         `answer` carries [n] markers; `citations[n-1]` is the exact `quote` behind marker [n]:
         its file (`source`), `page` (PDF) and character offsets `start`/`end` in the file's
@@ -170,10 +182,10 @@ def build(settings: Settings, warm: bool = False) -> "MCPServer":
         do not answer from elsewhere). `answerer` names who wrote the answer.
         """
         def go() -> CallToolResult:
-            a = api.engine(settings=settings).ask(question)
+            a = api.engine(settings=settings).ask(question, history)
             cites = [CitationOut(n=n, source=c.source, page=c.page, start=c.start, end=c.end, quote=c.quote)
                      for n, c in enumerate(a.citations, 1)]
-            result = AskResult(question=a.question, answer=a.text, refused=a.refused, answerer=a.answerer,
+            result = AskResult(question=a.question, searched=a.standalone or a.question, answer=a.text, refused=a.refused, answerer=a.answerer,
                                short=a.short, confidence=a.confidence, citations=cites)
             return CallToolResult(content=[TextContent(type="text", text=answer_text(a))],
                                   structured_content=dict(result))

@@ -79,7 +79,8 @@ def ocr_pages(reader: Any, numbers: list[int], raw: list[str], budget: Budget) -
     from .ocr import read_image
 
     read = 0
-    for n in numbers:
+    for i, n in enumerate(numbers, 1):
+        budget.step(f"OCR page {i} of {len(numbers)}")
         started = time.monotonic()
         try:
             images = [img.data for img in reader.pages[n].images]

@@ -73,6 +73,15 @@ def md_escape(text: str) -> str:
     return re.sub(r"\\\[(\d+)\\\]", r"[\1]", text)
 
 
+def md_code(text: str) -> str:
+    r"""``text`` as a Markdown code span, shown as it is (escapes would show: a file name ``a_b.txt``).
+
+    >>> md_code("my_notes `v2`.txt")
+    "`my_notes 'v2'.txt`"
+    """
+    return "`" + " ".join(text.replace("`", "'").split()) + "`"
+
+
 def searched_note(question: str, searched: str) -> str:
     """For a follow-up rewritten before retrieval: the question that was actually searched for."""
     return f"<sub>searched for: “{md_escape(searched)}”</sub>\n\n" if searched != question else ""
@@ -127,6 +136,8 @@ def sync_line(p: SyncProgress | None, waiting: bool = False) -> str:
 
     >>> sync_line(SyncProgress(3, 10, 640, "big.txt", 576, 5000))
     '🔄 Syncing: 3 of 10 files · 640 chunks embedded · `big.txt`: 576 of 5,000 chunks'
+    >>> sync_line(SyncProgress(0, 2, 0, "scan.pdf", note="OCR page 2 of 9"))
+    '🔄 Syncing: 0 of 2 files · 0 chunks embedded · `scan.pdf`: OCR page 2 of 9'
     >>> sync_line(None, waiting=True)
     '⏳ Waiting for the sync already running to finish (starting); this one starts after it.'
     """
@@ -134,9 +145,9 @@ def sync_line(p: SyncProgress | None, waiting: bool = False) -> str:
     if p is not None and p.files_total:
         where = f"{p.files_done} of {p.files_total} files · {p.chunks_done:,} chunks embedded"
         if p.file_chunks:
-            where += f" · `{md_escape(p.source)}`: {p.file_chunks_done:,} of {p.file_chunks:,} chunks"
+            where += f" · {md_code(p.source)}: {p.file_chunks_done:,} of {p.file_chunks:,} chunks"
         elif p.source:
-            where += f" · `{md_escape(p.source)}`"
+            where += f" · {md_code(p.source)}" + (f": {md_escape(p.note)}" if p.note else "")
     if waiting:
         return f"⏳ Waiting for the sync already running to finish ({where}); this one starts after it."
     return f"🔄 Syncing: {where}"

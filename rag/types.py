@@ -93,8 +93,9 @@ class Answer:
 
 @dataclass(frozen=True)
 class SyncProgress:
-    """How far a sync is: sent to the ``progress`` callback before each file, after each batch of
-    chunks written while more of the same write remain (a large file), and once at the end."""
+    """How far a sync is: sent to the ``progress`` callback before each file, while a slow reader
+    works through it (OCR, page by page), after each batch of chunks written while more of the
+    same write remain (a large file), and once at the end."""
 
     files_done: int
     files_total: int
@@ -102,6 +103,7 @@ class SyncProgress:
     source: str  # the file about to be read (and embedded if changed); "" at the end
     file_chunks_done: int = 0  # after a batch: chunks of ``source`` written so far ...
     file_chunks: int = 0  # ... of this many (0 before a file)
+    note: str = ""  # while ``source`` is read, how far its reader is ("OCR page 2 of 9")
 
 
 Progress = Callable[[SyncProgress], None]

@@ -13,7 +13,7 @@ import rag
 from rag import index
 from rag.cite import verify
 from rag.formats import Budget
-from rag.load import SkipFile, load_document, parse_document
+from rag.load import SkipFile, parse_document
 from rag.store import file_states
 from rag.types import Citation
 

@@ -134,3 +134,24 @@ def test_stop_mid_answer_then_ask_again(page):
 
     ask(page, "Who is the chief of staff of Kiev's armed forces?")
     assert re.search(r"Hnatov", wait_answer(page, 2))
+
+
+def test_create_pick_and_delete_a_collection(page):
+    """Made from the page, a collection is picked at once; deleting it asks first, and cancelled does nothing."""
+    page.get_by_role("button", name="Manage documents").click()
+    page.locator("#new-collection textarea").fill("notes")
+    page.locator("#create-collection").click()
+    log = page.locator("#sync-log")
+    log.get_by_text("Synced:", exact=False).wait_for()
+    assert "Collection notes over" in log.inner_text()
+    assert page.locator("#collection input").input_value() == "notes"
+    page.locator("#status").get_by_text("Collection notes", exact=False).wait_for()
+    page.once("dialog", lambda d: d.dismiss())
+    page.locator("#delete-collection").click()
+    page.wait_for_timeout(1000)
+    assert page.locator("#collection input").input_value() == "notes" and "Deleted" not in log.inner_text()
+    page.once("dialog", lambda d: d.accept())
+    page.locator("#delete-collection").click()
+    log.get_by_text("Deleted collection", exact=False).wait_for()
+    assert page.locator("#collection input").input_value().startswith("this folder")
+    page.screenshot(path=str(SHOTS / "collections.png"))

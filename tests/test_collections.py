@@ -141,3 +141,55 @@ def test_the_web_ui_answers_from_the_collection_picked(tmp_path, corpus):
         assert "Umerov" in own and "garden.txt" not in own and "sea.txt" not in own
     finally:
         app.close()
+
+
+@pytest.mark.full
+def test_the_web_ui_creates_fills_resyncs_and_deletes_collections(tmp_path, corpus):
+    from gradio_client import Client, handle_file
+
+    from test_app import _reply, serve
+
+    (tmp_path / "sea").mkdir()
+    (tmp_path / "sea" / "sea.txt").write_text(LIGHT)
+    note = tmp_path / "garden.txt"
+    note.write_text(GARDEN)
+    app = serve(tmp_path, corpus, "extractive")
+    url = next(app)
+    try:
+        client = Client(url, verbose=False)
+
+        def ask(question: str, collection: str) -> str:
+            return _reply(client.predict(question, [], "extractive", 5, collection, api_name="/chat"))
+
+        log, status, picked, name = client.predict("notes", "", api_name="/create_collection")  # for uploads
+        assert "Collection **notes**" in log and "**Synced:**" in log and picked == "notes" and name == ""
+        assert "**Collection** notes" in status and "0 documents" in status
+        log, status, _ = client.predict([handle_file(str(note))], "notes", api_name="/upload")
+        assert (tmp_path / "ix" / "documents" / "notes" / "garden.txt").read_text() == GARDEN  # not in the app's folder
+        assert "1 added" in log and "1 documents" in status and not (corpus / "garden.txt").exists()
+        assert "Hester Vane" in ask("Who pruned the quince tree?", "notes")
+        assert "Hester Vane" not in ask("Who pruned the quince tree?", "")
+
+        log, _, picked, _ = client.predict("sea", str(tmp_path / "sea"), api_name="/create_collection")  # over a folder
+        assert "1 added" in log and picked == "sea"
+        (tmp_path / "sea" / "more.txt").write_text("The Skerry Point lamp was lit first in 1871.\n")
+        log, status = client.predict("sea", api_name="/resync")
+        assert "1 added" in log and "2 documents" in status
+        assert "1871" in ask("When was the Skerry Point lamp lit first?", "sea")
+        assert "Hester Vane" not in ask("Who pruned the quince tree?", "sea")
+
+        log, _, _, _ = client.predict("../etc", "", api_name="/create_collection")
+        assert log.startswith("⚠️ A collection name is")
+        log, _, _, _ = client.predict("notes", str(tmp_path / "sea"), api_name="/create_collection")
+        assert log.startswith("⚠️ Collection 'notes' already exists")
+
+        log, status, picked = client.predict("notes", api_name="/delete_collection")
+        assert log.startswith("Deleted collection **notes**") and picked["value"] == ""
+        assert [value for _, value in picked["choices"]] == ["", "sea"]
+        assert (tmp_path / "ix" / "documents" / "notes" / "garden.txt").exists()  # the documents stay
+        assert not (tmp_path / "ix" / "collections" / "notes").exists()
+        assert "No collection 'notes'" in ask("Who pruned the quince tree?", "notes")
+        log, _, picked, _ = client.predict("notes", "", api_name="/create_collection")  # made again: a fresh index
+        assert "1 added" in log and "Hester Vane" in ask("Who pruned the quince tree?", "notes")
+    finally:
+        app.close()

@@ -71,6 +71,14 @@ async def exercise(client, corpus: Path) -> None:  # type: ignore[no-untyped-def
     assert result.is_error
     assert result.content[0].text == "The question is empty. Type a question about your documents."
 
+    earlier = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": answer["answer"]}]
+    result = await client.call_tool("ask", {"question": "Who joined him in the meetings?", "history": earlier})
+    assert not result.is_error, result.content
+    follow = result.structured_content  # "him" is the negotiator of the turn before
+    assert "Umerov" in follow["searched"] and "Hnatov" in follow["answer"] and follow["citations"]
+    result = await client.call_tool("ask", {"question": "Who joined him?", "history": [{"role": "robot", "content": "x"}]})
+    assert result.is_error and "history" in result.content[0].text  # the schema says what a turn is
+
     result = await client.call_tool("ask", {"question": "What is the capital of Australia?"})
     assert not result.is_error and result.structured_content["refused"]
     assert result.structured_content["citations"] == []

@@ -10,6 +10,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 import rag
 import rag.ocr
+from rag.present import sync_line
+from rag.types import SyncProgress
 from rag.cite import verify
 
 pytestmark = pytest.mark.full  # OCR takes seconds per page on 2 cores
@@ -53,7 +55,11 @@ def store_kind() -> str:
 
 def test_a_scanned_pdf_is_answered_with_the_right_page_cited(settings, corpus):
     (corpus / "scan.pdf").write_bytes(scanned_pdf([PAGE_ONE, PAGE_TWO]))
-    report = rag.ingest(corpus, settings=settings)
+    seen: list[SyncProgress] = []
+    report = rag.ingest(corpus, settings=settings, progress=seen.append)
+    ocr = [sync_line(p) for p in seen if p.note]  # the UI's status line, page by page
+    assert ocr == ["🔄 Syncing: 1 of 3 files · 0 chunks embedded · `scan.pdf`: OCR page 1 of 2",
+                   "🔄 Syncing: 1 of 3 files · 0 chunks embedded · `scan.pdf`: OCR page 2 of 2"]
     assert "scan.pdf" in report.added and ("scan.pdf", "2 of 2 pages read by OCR (scanned)") in report.notes
     a = rag.ask("Who is the lighthouse keeper of Skerry Point?", settings=settings)
     c = a.citations[0]

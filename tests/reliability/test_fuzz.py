@@ -9,7 +9,6 @@ is parsed or skipped with a reason, nothing else.
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
