@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,10 +45,18 @@ def scanned_pdf(pages: list[list[str]]) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture(autouse=True)
-def ocr_cache(tmp_path, monkeypatch) -> Path:
+@pytest.fixture(autouse=True, params=["rapidocr", "tesseract"])
+def ocr_cache(request, tmp_path, monkeypatch) -> Iterator[Path]:
+    """Each test with each engine (Tesseract where installed: CI installs it) and an empty cache."""
+    if request.param == "tesseract" and not shutil.which("tesseract"):
+        if os.environ.get("CI"):
+            pytest.fail("Tesseract is not installed: .ci/run installs tesseract-ocr")
+        pytest.skip("Tesseract is not installed (apt install tesseract-ocr)")
+    monkeypatch.setenv("RAG_OCR", request.param)
     monkeypatch.setenv("RAG_OCR_CACHE", str(tmp_path / "ocr-cache"))
-    return tmp_path / "ocr-cache"
+    rag.ocr.engine.cache_clear()
+    yield tmp_path / "ocr-cache"
+    rag.ocr.engine.cache_clear()
 
 
 @pytest.fixture
@@ -84,8 +95,8 @@ def test_ocr_runs_once_per_image_and_the_cache_gives_the_same_text(ocr_cache, mo
     buf = io.BytesIO()
     page(PAGE_ONE).save(buf, "PNG")
     calls = []
-    real = rag.ocr._boxes
-    monkeypatch.setattr(rag.ocr, "_boxes", lambda data: calls.append(1) or real(data))
+    real = rag.ocr._read
+    monkeypatch.setattr(rag.ocr, "_read", lambda data: calls.append(1) or real(data))
     first = rag.ocr.read_image(buf.getvalue())
     assert first == "\n".join(PAGE_ONE) and calls == [1]
     assert rag.ocr.read_image(buf.getvalue()) == first and calls == [1]
@@ -97,3 +108,10 @@ def test_an_image_that_is_not_one_is_skipped(settings, corpus):
     report = rag.ingest(corpus, settings=settings)
     assert [s for s, _ in report.skipped] == ["broken.png"]
     assert "could not be read for OCR" in report.skipped[0][1]
+
+
+def test_an_unknown_engine_is_one_clear_line(monkeypatch):
+    monkeypatch.setenv("RAG_OCR", "abbyy")
+    rag.ocr.engine.cache_clear()
+    with pytest.raises(rag.formats.SkipFile, match="RAG_OCR is 'abbyy': set it to tesseract, rapidocr or auto"):
+        rag.ocr.read_image(b"\x89PNG")
