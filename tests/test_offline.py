@@ -34,11 +34,15 @@ def test_ingest_and_ask_touch_no_network(tmp_path, corpus):
     log.touch()
     script = (
         "import netguard; netguard.install()\n"
-        "import rag\n"
+        "import rag, rag.collections\n"
         f"r = rag.ingest({str(corpus)!r}, store={str(tmp_path / 'ix')!r})\n"
         "assert r.chunks_total > 0 and 'scan.png' in r.added, r\n"
         f"a = rag.ask('Who is the top Ukrainian negotiator?', store={str(tmp_path / 'ix')!r})\n"
         "assert 'Umerov' in a.text, a.text\n"
+        f"s = rag.Settings.from_env(store={str(tmp_path / 'ix')!r})\n"  # a collection: its own index, the same rules
+        f"rag.collections.create('scans', {str(corpus)!r}, s)\n"
+        "assert 'scan.png' in rag.ingest(settings=s, collection='scans').added\n"
+        "assert 'Brack' in rag.ask('Who keeps the lighthouse of Skerry Point?', settings=s, collection='scans').text\n"
         "print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", script], env=clean_env(log), capture_output=True, text=True, timeout=300)
