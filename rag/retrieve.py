@@ -21,7 +21,9 @@ same thing for every question and corpus:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import TYPE_CHECKING, Protocol
 
 from .embed import Embedder
@@ -112,21 +114,41 @@ class HybridRetriever:
         return cls(store, embedder, keywords, settings.hybrid_weight, settings.candidates)
 
     def gather(self, question: str, n: int) -> list[Candidate]:
-        """The union of the ``n`` best chunks of each side, each with its cosine and BM25 score."""
+        """The union of the ``n`` best chunks of each side, each with its cosine and BM25 score.
+
+        The keyword side (its top ``n`` and their stored vectors) runs in a worker thread while the
+        question is embedded and the vectors searched: SQLite, numpy, torch and Chroma's core all
+        release the GIL, so the two sides overlap instead of adding up."""
+        keyword_side = _pool().submit(self._keyword_side, question, n)
         vector = self.embedder.embed_query(question)
         dense = self.store.search(vector, n)
-        with self.keywords.lock:  # the n best by BM25, and the BM25 of the dense side's chunks (exact)
-            bm25 = self.keywords.get(self.store).top(question, n, also=[h.id for h in dense])
-        top_bm25 = sorted(bm25.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+        bm25, stored = keyword_side.result()
         out = {h.id: Candidate(h, h.score, bm25.get(h.id, 0.0)) for h in dense}
-        missing = [cid for cid, _ in top_bm25 if cid not in out]
-        for chunk, vec in self.store.get(missing, vectors=True):
-            cos = round(sum(a * b for a, b in zip(vector, vec or [])), 4)
-            out[chunk.id] = Candidate(hit(chunk, cos), cos, bm25[chunk.id])
+        unscored = [h.id for h in dense if h.id not in bm25]
+        if unscored:  # the dense side's chunks outside the keyword top: their BM25, exactly
+            with self.keywords.lock:
+                rest = self.keywords.get(self.store).scores(question, only=unscored)
+            out.update({cid: replace(out[cid], bm25=s) for cid, s in rest.items()})
+        for chunk, vec in stored:  # the keyword side's own: their cosine from the stored vector
+            if chunk.id not in out:
+                cos = round(sum(a * b for a, b in zip(vector, vec or [])), 4)
+                out[chunk.id] = Candidate(hit(chunk, cos), cos, bm25[chunk.id])
         return list(out.values())
+
+    def _keyword_side(self, question: str, n: int) -> tuple[dict[str, float], list]:
+        with self.keywords.lock:  # the n best by BM25 (ties at the cut kept), then their stored chunks and vectors
+            bm25 = self.keywords.get(self.store).top(question, n)
+        best = [cid for cid, _ in sorted(bm25.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+        return bm25, self.store.get(best, vectors=True)
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
         return fuse(self.gather(question, max(self.candidates, k)), self.weight)[:k]
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """The threads that run hybrid searches' keyword side (two: two searches at once do not queue)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-keyword")
 
 
 def fuse(cands: list[Candidate], weight: float) -> list[Hit]:
