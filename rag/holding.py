@@ -54,7 +54,7 @@ PAGE = """<!doctype html>
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "rag-starting"
-    timeout = 10  # a client that sends nothing does not hold a thread for long
+    timeout = 5  # a client that sends nothing does not hold a thread for long
     page = b""
 
     def _answer(self, body: bool) -> None:
@@ -84,7 +84,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # close() does not wait for a slow client
+    daemon_threads = True  # a thread per request: a client that sends nothing (a browser's preconnect) holds
+    # only its own thread, never the page or close(), which does not wait for it
     allow_reuse_address = True  # SO_REUSEADDR: Gradio binds the port right after close()
 
 
@@ -121,7 +122,7 @@ class Holding:
         return self._server is not None
 
     def close(self) -> None:
-        """Stop answering and free the port (within ~0.05 s); queued and running requests are answered."""
+        """Stop answering and free the port (within ~0.05 s); requests already queued are answered."""
         if self._server is None:
             return
         server, self._server = self._server, None
