@@ -127,7 +127,9 @@ class Holding:
             return
         server, self._server = self._server, None
         server.shutdown()
-        while select.select([server.socket], [], [], 0)[0]:  # connections already queued: answered, not reset
+        for _ in range(64):  # connections already queued are answered, not reset
+            if not select.select([server.socket], [], [], 0)[0]:
+                break
             server.handle_request()
         server.server_close()
 
