@@ -3,8 +3,9 @@
     python app.py [--corpus FOLDER] [--store FOLDER] [--port 7860] [--host 127.0.0.1] [--read-only] [--no-auth]
 
 Binds 127.0.0.1 unless told otherwise; no share link, no analytics. Beyond loopback it
-needs a login (RAG_AUTH=user:password) or --no-auth, which warns (rag/access.py). It serves at
-once, then loads the models and syncs the corpus into the index in the background
+needs a login (RAG_AUTH=user:password) or --no-auth, which warns (rag/access.py). Its port
+answers "starting…" within ~0.3 s while gradio imports (rag/holding.py); the UI serves as soon
+as it is built, then loads the models and syncs the corpus into the index in the background
 (rag/startup.py); the status line says how far that is, and a question asked meanwhile waits
 for the models and is answered as soon as they are loaded. Each browser tab has its own chat
 (its history lives in the tab's session); one queue in front of the one model.
@@ -22,9 +23,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import rag  # first: it sets the offline environment (no telemetry, no hub) before gradio loads
+from rag.holding import Holding, lazy
 
-import gradio as gr  # noqa: E402,I001  at module level: the handlers' `gr.Request` annotations resolve here
-from rag.api import check_question, clean_text, release
+# At module level (the handlers' `gr.Request` annotations resolve here), imported on first use: main()
+# serves a starting page on the port first (rag/holding.py), then pays the ~3.5 s of importing gradio.
+gr = lazy("gradio")
+from rag.api import check_question, clean_text, release  # noqa: E402,I001
 from rag import collections
 from rag.collections import list_all, settings_for
 from rag.access import is_loopback, login_for
@@ -459,10 +463,12 @@ def main(argv: list[str] | None = None) -> int:
     except rag.RagError as e:
         print(f"error: {e}")
         return 2
+    holding = Holding(args.host, args.port).start()  # the port answers "starting…" while gradio imports
     startup = Startup(settings)  # started once serving: the page answers at once, the models load behind it
     demo = build(settings, read_only=args.read_only, startup=startup, watching=args.watch,
                  local=is_loopback(args.host))
     demo.queue(default_concurrency_limit=1, max_size=args.queue)  # one model: one answer at a time
+    holding.close()  # the port to gradio: a browser's starting page retries through the gap, then reloads
     demo.launch(server_name=args.host, server_port=args.port, share=False, show_error=False, css=CSS, head=HEAD,
                 max_file_size=f"{settings.max_file_mb:.0f}mb", auth=auth, auth_message="Log in to ask your documents.",
                 prevent_thread_lock=True)

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.full  # the app in a subprocess, asked over HTTP
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def serve(tmp_path, corpus, answerer: str, **env: str):
+def start(tmp_path, corpus, answerer: str, **env: str) -> tuple[subprocess.Popen, str]:
+    """app.py (with the network guard) on a free loopback port, not waited for; the process and its URL."""
     port = free_port()
     log = tmp_path / "net.log"
     log.touch()
@@ -32,7 +34,13 @@ def serve(tmp_path, corpus, answerer: str, **env: str):
     out = open(tmp_path / "app.log", "w")
     env = {**clean_env(log), "RAG_ANSWERER": answerer, **env}
     proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def serve(tmp_path, corpus, answerer: str, **env: str):
+    """The app up (its real page: a program asking gets 503 from the starting page, rag/holding.py); its URL."""
+    proc, url = start(tmp_path, corpus, answerer, **env)
+    log = tmp_path / "net.log"
     try:
         deadline = time.time() + 180
         while True:
@@ -161,7 +169,7 @@ def test_the_app_serves_at_once_then_answers_a_question_asked_while_the_models_l
     for url in serve(tmp_path, corpus, "extractive", RAG_TEST_LOAD_DELAY="6"):
         first = time.perf_counter() - t0
         assert "models loaded" not in (tmp_path / "app.log").read_text()
-        print(f"first HTTP response {first:.1f} s after the process started")
+        print(f"the app up (its real page) {first:.1f} s after the process started")
         client = Client(url, verbose=False)
         assert client.predict(api_name="/status") == "⏳ Loading the models…"
         question = client.submit("Who is the chief of staff of Kiev's armed forces?", [], api_name="/chat")
@@ -178,3 +186,54 @@ def test_the_app_serves_at_once_then_answers_a_question_asked_while_the_models_l
         assert "0 added" in synced and "3 unchanged" in synced and "3 documents" in status  # after the start-up sync
     log = (tmp_path / "app.log").read_text()
     assert log.index("serving on") < log.index("models loaded") < log.index("index: 1 added, 0 updated"), log
+
+
+def test_a_browser_gets_a_starting_page_at_once_then_the_app_on_the_same_port(tmp_path, corpus):
+    """While gradio imports (rag/holding.py) a browser's GET / is a 200 starting page that reloads itself and a
+    program's is a 503, so clients waiting for the app keep waiting; then the real app answers on the same port.
+    RAG_TEST_HOLD_DELAY holds gradio back 5 s after the page is up, so the page is certain to be seen."""
+    from gradio_client import Client
+
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+    def ask(headers: dict[str, str]):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+                return r.status, r.headers, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode()
+
+    proc, url = start(tmp_path, corpus, "extractive", RAG_TEST_HOLD_DELAY="5")
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                status, headers, page = ask(browser)
+                break
+            except OSError:  # not bound yet
+                assert proc.poll() is None and time.time() < deadline, (tmp_path / "app.log").read_text()
+                time.sleep(0.05)
+        assert status == 200 and headers["X-Rag-Starting"] == "1" and "Starting the app" in page
+        assert "serving on" not in (tmp_path / "app.log").read_text()
+        status, headers, _ = ask({})  # a program: not up yet
+        assert status == 503 and headers["Retry-After"] == "1" and headers["X-Rag-Starting"] == "1"
+
+        while True:  # what the page's script does: ask again until the real app answers, then show it
+            try:
+                status, headers, page = ask(browser)
+                if "X-Rag-Starting" not in headers:
+                    break
+            except OSError:  # the port changing hands
+                pass
+            assert proc.poll() is None and time.time() < deadline, (tmp_path / "app.log").read_text()
+            time.sleep(0.05)
+        assert status == 200 and "gradio_config = " in page and "Ask your documents" in page  # the Gradio page
+        assert ask({})[0] == 200  # and a program gets it too
+        client = Client(url, verbose=False)
+        assert client.predict(api_name="/status").startswith(("⏳ Loading the models", "🔄 Syncing", "**Corpus**"))
+        assert "Andrii Hnatov" in _reply(client.predict("Who is the chief of staff of Kiev's armed forces?", [],
+                                                        api_name="/chat"))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert (tmp_path / "net.log").read_text() == ""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from test_app import serve
+from test_app import serve, start
 
 pytestmark = pytest.mark.full  # Chromium against the app with the local model
 
@@ -155,3 +155,36 @@ def test_create_pick_and_delete_a_collection(page):
     log.get_by_text("Deleted collection", exact=False).wait_for()
     assert page.locator("#collection input").input_value().startswith("this folder")
     page.screenshot(path=str(SHOTS / "collections.png"))
+
+
+def test_the_starting_page_opens_the_app_by_itself(tmp_path):
+    """Opened while gradio imports (rag/holding.py), the page says the app is starting, then turns into the app
+    without a reload by hand: its script asks again through the moment the port changes hands."""
+    import time
+    import urllib.request
+
+    from conftest import seed_folder
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start(tmp_path, seed_folder(tmp_path), "extractive", RAG_TEST_HOLD_DELAY="5")
+    try:
+        deadline = time.time() + 120
+        while True:  # the starting page is up (gradio is held back 5 s after it)
+            try:
+                urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "text/html"}), timeout=5)
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, (tmp_path / "app.log").read_text()
+                time.sleep(0.05)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page()
+            page.set_default_timeout(180_000)
+            page.goto(url)
+            assert "Starting the app" in page.locator("#starting").inner_text()
+            page.locator("#question textarea").wait_for()  # the real app, reloaded by the starting page's script
+            assert page.url == url and page.title() == "Ask your documents"
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -49,12 +49,14 @@ def wait_up(proc: subprocess.Popen, url: str, log: Path, timeout: float = 300) -
         try:
             urllib.request.urlopen(url, timeout=2)
             return
-        except urllib.error.HTTPError:
-            return  # it answers (a login page may say 401)
+        except urllib.error.HTTPError as e:
+            if not e.headers.get("X-Rag-Starting"):  # the starting page (rag/holding.py) says 503: not up yet
+                return  # it answers (a login page may say 401)
         except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                raise AssertionError(f"app did not start:\n{log.read_text()[-3000:]}") from None
-            time.sleep(0.5)
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            raise AssertionError(f"app did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
 
 
 @contextmanager
