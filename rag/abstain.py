@@ -12,8 +12,11 @@ the tuning halves only (``python eval/fit_abstention.py``), never on the halves 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .text import content_words
 from .types import Hit
 
 
@@ -26,18 +29,85 @@ def p_not_found(top: dict[str, float]) -> float:
     return min(1.0, sum(math.exp(lp) for tok, lp in top.items() if tok.strip() and "NOT".startswith(tok.strip())))
 
 
-def features(hits: list[Hit], support: float, p_none: float) -> dict[str, float]:
+def features(hits: list[Hit], support: float, p_none: float, question: str = "", context: str = "",
+             sentence: str = "", phrase: str = "", supports: Sequence[float] = (),
+             reply: tuple[str, list[dict[str, float]]] = ("", [])) -> dict[str, float]:
     """What the refusal score is computed from: ``none``, the log-odds of the model's "NOT FOUND";
     ``retrieval``, the best hit's score; ``support``, the chosen sentence's support score
-    (rag/extractive.py). Measured and dropped, aimed at wrong bindings: the share of the question's
-    words, names and numbers in the chosen sentence and its neighbours, and the share of the
-    phrase's words that are new (+0.004 questions handled right on the tuning halves).
+    (rag/extractive.py). Given the question and the reading, also the candidates measured on the
+    tuning halves (``evidence``); only the features ``ABSTENTION`` weighs are used.
 
     >>> features([Hit("a", "x.txt", 0, 1, "x", 0.42)], 0.5, 0.5)
     {'none': 0.0, 'retrieval': 0.42, 'support': 0.5}
     """
     p = min(max(p_none, 1e-4), 1 - 1e-4)
-    return {"none": math.log(p / (1 - p)), "retrieval": hits[0].score if hits else 0.0, "support": support}
+    out = {"none": math.log(p / (1 - p)), "retrieval": hits[0].score if hits else 0.0, "support": support}
+    if question:
+        out.update(evidence(question, context, sentence, phrase, support, supports, reply))
+        out["hit_margin"] = hits[0].score - hits[1].score if len(hits) > 1 else hits[0].score if hits else 0.0
+    return out
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9]+")
+_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion)\b", re.I)
+_MONTH = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)\b")
+
+
+def evidence(question: str, context: str, sentence: str, phrase: str, support: float,
+             supports: Sequence[float], reply: tuple[str, list[dict[str, float]]]) -> dict[str, float]:
+    """Candidate refusal features aimed at look-alike questions (SQuAD v2's unanswerable ones):
+    ``cover`` / ``cover_sentence``, the share of the question's content words found in the chosen
+    sentence with its neighbours / in the sentence alone; ``names_missing``, how many of the
+    question's names and numbers (capitalised words after the first, digits) the context lacks;
+    ``type_miss``, 1 when the question asks when / how many / who and the phrase holds no date,
+    number or name; ``support_gap``, the chosen sentence's support minus the best other one's;
+    ``phrase_lp``, the mean log-probability of the reply's tokens (as far as the lists show them).
+
+    >>> e = evidence("How many people live in Basel?", "Basel has 170,000 people.", "Basel has 170,000 people.",
+    ...              "170,000", 0.8, [0.8, 0.3], ("170,000", [{"170": -0.1, "NOT": -3.0}, {",000": -0.3}]))
+    >>> round(e["cover"], 2), e["names_missing"], e["type_miss"], e["support_gap"], e["phrase_lp"]
+    (0.67, 0.0, 0.0, 0.5, -0.2)
+    """
+    q = content_words(question)
+    ctx, sent = content_words(context), content_words(sentence)
+    words = _TOKEN.findall(question)
+    names = {w.lower() for w in words[1:] if w[0].isupper() or w[0].isdigit()}
+    lower = {w.lower() for w in _TOKEN.findall(context)}
+    ql = question.lower()
+    if re.search(r"\bhow (?:many|much|long|old|far|large|big|high)\b|\bwhat (?:year|percent|percentage|number)\b", ql):
+        miss = not _NUMBER.search(phrase)
+    elif re.match(r"\s*when\b", ql) or "what year" in ql or "which year" in ql:
+        miss = not (_NUMBER.search(phrase) or _MONTH.search(phrase))
+    elif re.match(r"\s*(?:who|whom)\b", ql):
+        miss = not any(w[0].isupper() for w in _TOKEN.findall(phrase))
+    else:
+        miss = False
+    others = sorted(supports, reverse=True)
+    if support in others:
+        others.remove(support)
+    return {"cover": len(q & ctx) / len(q) if q else 1.0, "cover_sentence": len(q & sent) / len(q) if q else 1.0,
+            "names_missing": float(len(names - lower)), "type_miss": float(miss),
+            "support_gap": support - (others[0] if others else 0.0), "phrase_lp": phrase_logprob(*reply)}
+
+
+def phrase_logprob(text: str, tops: list[dict[str, float]]) -> float:
+    """Mean log-probability of the reply's tokens, each found in its list of best next tokens by
+    matching the text; the first token not listed counts as its list's lowest, and ends the walk.
+
+    >>> phrase_logprob("Basel", [{"Bas": -0.5, "NOT": -1.0}, {"el": -0.1}])
+    -0.3
+    """
+    pos, lps = 0, []
+    for top in tops:
+        if pos >= len(text) or not top:
+            break
+        rest = text[pos:]
+        match = max((t for t in top if t and rest.startswith(t)), key=len, default="")
+        lps.append(top[match] if match else min(top.values()))
+        if not match:
+            break
+        pos += len(match)
+    return round(sum(lps) / len(lps), 4) if lps else 0.0
 
 
 @dataclass(frozen=True)
