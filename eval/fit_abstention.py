@@ -261,8 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     old_ba = balanced_accuracy(rows, old_refused)
     print(f"\ncurrent: weights {ABSTENTION.weights} bias {ABSTENTION.bias} threshold {ABSTENTION.threshold}")
     print(f"  balanced accuracy {old_ba:.3f}; {describe(rows, old_refused)}")
-    t_old, ba_old_t = best_threshold(rows, old_scores)
-    print(f"  its best threshold {t_old}: balanced accuracy {ba_old_t:.3f}")
+    print("  its best threshold {}: balanced accuracy {:.3f}".format(*best_threshold(rows, old_scores)))
 
     new = refit(rows, x, y, args.l2, names)
     new_scores = np.array([new.score(r["features"]) for r in rows])
@@ -276,16 +275,17 @@ def main(argv: list[str] | None = None) -> int:
     only_none = fit_logistic(x1, y, weights(rows), args.l2)
     s1 = 1 / (1 + np.exp(-(only_none[0] + only_none[1] * x1[:, 0])))
     t1, ba1 = best_threshold(rows, s1)
-    print(f"  the model's NOT FOUND alone: threshold {t1}, balanced accuracy {ba1:.3f}; "
-          f"{describe(rows, list(s1 >= t1))}")
+    print(f"  the model's NOT FOUND alone: threshold {t1}, balanced accuracy {ba1:.3f}; {describe(rows, list(s1 >= t1))}")
 
     candidates(rows, y, args.l2)
 
-    # The refit must beat the current weights on the tune rows, and still do so cross-validated
-    # (the current weights were fitted on all of these halves, so their own figure is in-sample too).
+    # The refit must beat the current weights on the tune rows, and still do so cross-validated.
     better = ba_new > old_ba + 1e-9 and ba_cv >= old_ba
     chosen, scores, refused = (new, new_scores, new_refused) if better else (ABSTENTION, old_scores, old_refused)
-    print(f"\nkept: {'the refit' if chosen is new else 'the current weights'}")
+    print(f"\nkept: {'the refit' if chosen is new else 'the current weights'}; by threshold, refusal recall / false refusals:")
+    for t in np.arange(0.3, 0.95, 0.05):
+        print(f"  {t:.2f}  " + "; ".join(f"{k} {d['refusal_recall']:.3f} / {d['false_refusals']:.3f}"
+                                       for k, d in describe(rows, list(scores >= t)).items()))
     conf = 1 - scores
     well, tab = choose_well_supported(rows, conf, refused)
     print(f"\nWELL_SUPPORTED (now {WELL_SUPPORTED}): answers with confidence >= c, share right (sets equal), count")
