@@ -22,7 +22,8 @@ Per answerer and set: accuracy on answerable questions (a gold answer, SQuAD-nor
 the answer; a refusal counts wrong), exact match and token F1 of the short answer
 (``Answer.short`` when given, else the answer text without markers), citation correctness (the
 first cited quote holds a gold answer; over answered answerable questions), refusal precision
-and recall (unanswerable is the positive class) and p50/p95 seconds per question (search +
+and recall (unanswerable is the positive class), false refusals (the share of answerable
+questions refused) and p50/p95 seconds per question (search +
 answer). Results: eval/results/answers-<half>.json/.md/.png; a run with fewer answerers
 merges into the file, replacing only its own entries. ``--dump FILE`` writes one JSON row per
 question and answerer as it goes (the reader's rows carry its refusal features, for the fit);
@@ -71,8 +72,7 @@ def score_row(q: dict, a: rag.Answer, seconds: float) -> dict:
            "answerable": q["answerable"], "answer": a.text, "short": short_answer(a), "refused": a.refused,
            "confidence": a.confidence, "seconds": round(seconds, 3)}
     if q["answerable"]:
-        golds = q["answers"]
-        answered = not a.refused
+        golds, answered = q["answers"], not a.refused
         row["correct"] = answered and contains_answer(a.text, golds)
         row["em"] = answered and exact_match(row["short"], golds)
         row["f1"] = round(token_f1(row["short"], golds), 4) if answered else 0.0
@@ -89,11 +89,11 @@ def summarize(rows: list[dict]) -> dict:
     n = len(ans) or 1
     secs = [r["seconds"] for r in rows]
     m = {"questions": len(rows), "answerable": len(ans), "unanswerable": len(rows) - len(ans),
-         "accuracy": sum(r["correct"] for r in ans) / n,
-         "em": sum(r["em"] for r in ans) / n,
+         "accuracy": sum(r["correct"] for r in ans) / n, "em": sum(r["em"] for r in ans) / n,
          "f1": sum(r["f1"] for r in ans) / n,
          "citation_correct": sum(r["citation_ok"] for r in answered) / len(answered) if answered else 0.0,
          **refusal_scores([r["refused"] for r in rows], [not r["answerable"] for r in rows]),
+         "false_refusals": sum(r["refused"] for r in ans) / n,
          "answered": sum(not r["refused"] for r in rows) / (len(rows) or 1),
          "p50_s": percentile(secs, 50), "p95_s": percentile(secs, 95)}
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()}
@@ -134,8 +134,7 @@ def answer_one(answerer, question: str, hits: list) -> tuple[rag.Answer, dict]: 
         a = to_answer(question, hits, reading, answerer.name)
         if reading is None:
             return a, {}
-        s = reading.sentence
-        quote = s.text if s is not None else ""
+        quote = reading.sentence.text if reading.sentence is not None else ""
         return a, {"features": reading.features, "refusal_score": round(reading.refusal, 4), "would_quote": quote,
                    "would_short": reading.phrase or quote}
     return last_answer(answerer.stream(question, hits)), {}
@@ -202,15 +201,16 @@ def run_set(name: str, names: list[str], which: str, n: int | None, settings: ra
 
 # --- the report ----------------------------------------------------------------------------
 
-COLUMNS = ("accuracy", "em", "f1", "citation_correct", "refusal_precision", "refusal_recall", "p50_s", "p95_s")
+COLUMNS = ("accuracy", "em", "f1", "citation_correct", "refusal_precision", "refusal_recall", "false_refusals",
+           "p50_s", "p95_s")
 
 
 def markdown(result: dict, which: str) -> str:
     lines = [f"# Answers with refusals ({which} half)", "",
              "Produced by `python eval/answers.py --half " + which + "` (eval/answers.py says how each figure is "
              "scored). Accuracy, EM and F1 over answerable questions (a refusal counts wrong); citation correct over "
-             "answered answerable ones; refusal precision/recall with unanswerable as the positive class; seconds per "
-             "question, search included.", ""]
+             "answered answerable ones; refusal precision/recall with unanswerable as the positive class; false refusals: answerable "
+             "questions refused; seconds per question, search included.", ""]
     for name, by in result["sets"].items():
         lines += [f"## {name}", ""]
         rows = []
@@ -218,7 +218,7 @@ def markdown(result: dict, which: str) -> str:
             if k in by:
                 m = by[k]
                 size = f"{m['questions']} ({m['answerable']}+{m['unanswerable']})" + (" sample" if m.get("sample") else "")
-                rows.append([k, size] + [m[c] for c in COLUMNS])
+                rows.append([k, size] + [m.get(c, "") for c in COLUMNS])  # older entries lack a later column
         lines += table(["answerer", "questions"] + list(COLUMNS), rows) + [""]
     return "\n".join(lines)
 

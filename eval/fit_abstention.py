@@ -13,6 +13,11 @@ unanswerable questions equally, since the figure chosen for is the **balanced ac
 set, the mean of accuracy on answerable questions (a refusal wrong) and refusal recall on
 unanswerable ones, then the mean over the two sets. The threshold is the one that maximises it.
 
+Candidate features (``EXTRAS``: rag/abstain.py's ``evidence``, recorded in every reader row) are
+tried on top of the base, one at a time, all together and by a greedy forward choice, each judged
+by 5-fold cross-validated balanced accuracy (folds by paragraph / id number); ``--features``
+fits the set named.
+
 ``WELL_SUPPORTED``: the lowest confidence (1 - refusal score) from which the answers given are
 right at least 90% of the time on the tune halves (sets weighing equally), with 20 answers or more;
 when none is, the confidence whose answers are right most often, over 10 answers or more.
@@ -34,7 +39,9 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from rag.abstain import ABSTENTION, WELL_SUPPORTED, Abstention  # noqa: E402
 
-FEATURES = ("none", "retrieval", "support")
+FEATURES = ("none", "retrieval", "support")  # the base; --features fits another set
+EXTRAS = ("cover", "cover_sentence", "names_missing", "type_miss", "support_gap", "phrase_lp", "hit_margin")
+CLEARLY = 0.02  # a candidate set must beat the base's cross-validated balanced accuracy by this much
 TARGET_RIGHT = 0.9  # WELL_SUPPORTED: answers above it are right at least this often
 MIN_ANSWERS = 20
 
@@ -124,22 +131,28 @@ def best_threshold(rows: list[dict], scores: np.ndarray) -> tuple[float, float]:
     return ties[len(ties) // 2], top
 
 
-def refit(rows: list[dict], x: np.ndarray, y: np.ndarray, l2: float) -> Abstention:
+def matrix(rows: list[dict], names: tuple[str, ...]) -> np.ndarray:
+    """The rows' features ``names`` as a matrix, one row per question."""
+    return np.array([[r["features"][f] for f in names] for r in rows])
+
+
+def refit(rows: list[dict], x: np.ndarray, y: np.ndarray, l2: float, names: tuple[str, ...] = FEATURES) -> Abstention:
     """Weights by ``fit_logistic`` (cells weighing equally), threshold by ``best_threshold``."""
     beta = fit_logistic(x, y, weights(rows), l2)
-    ab = Abstention({f: round(float(b), 4) for f, b in zip(FEATURES, beta[1:])}, round(float(beta[0]), 4), 0.5)
+    ab = Abstention({f: round(float(b), 4) for f, b in zip(names, beta[1:])}, round(float(beta[0]), 4), 0.5)
     t, _ = best_threshold(rows, np.array([ab.score(r["features"]) for r in rows]))
     return Abstention(ab.weights, ab.bias, t)
 
 
-def cross_validated(rows: list[dict], x: np.ndarray, y: np.ndarray, l2: float, folds: int = 5) -> list[bool]:
+def cross_validated(rows: list[dict], x: np.ndarray, y: np.ndarray, l2: float, folds: int = 5,
+                    names: tuple[str, ...] = FEATURES) -> list[bool]:
     """Each question's refusal decided by a refit on the other folds (folds by paragraph or id number:
     a paragraph's questions stay in one fold), so the refit is judged on questions it did not see."""
     fold = np.array([r["group"] % folds for r in rows])
     refused = [False] * len(rows)
     for k in range(folds):
         train = [i for i in range(len(rows)) if fold[i] != k]
-        ab = refit([rows[i] for i in train], x[train], y[train], l2)
+        ab = refit([rows[i] for i in train], x[train], y[train], l2, names)
         for i in np.flatnonzero(fold == k):
             refused[i] = ab.score(rows[i]["features"]) >= ab.threshold
     return refused
@@ -187,11 +200,48 @@ def choose_well_supported(rows: list[dict], confidence: np.ndarray, refused: lis
     return ok[0], table
 
 
+def candidates(rows: list[dict], y: np.ndarray, l2: float) -> tuple[str, ...]:
+    """Each candidate feature (``EXTRAS``, those every row has) added to the base, then all of them, then a
+    greedy forward choice adding while 5-fold cross-validated balanced accuracy rises by ``CLEARLY``:
+    printed, and the greedy set returned (the base when nothing helps clearly)."""
+    extras = [f for f in EXTRAS if all(f in r["features"] for r in rows)]
+    if not extras:
+        return FEATURES
+
+    def cv(names: tuple[str, ...]) -> tuple[float, float, dict]:
+        x = matrix(rows, names)
+        ab = refit(rows, x, y, l2, names)
+        refused = cross_validated(rows, x, y, l2, names=names)
+        fitted = balanced_accuracy(rows, [ab.score(r["features"]) >= ab.threshold for r in rows])
+        return fitted, balanced_accuracy(rows, refused), describe(rows, refused)
+
+    print("\ncandidate features (refit in-sample / 5-fold cross-validated balanced accuracy; CV per set):")
+    base = cv(FEATURES)
+    for names in [FEATURES] + [FEATURES + (f,) for f in extras] + [FEATURES + tuple(extras)]:
+        fitted, ba, per = base if names == FEATURES else cv(names)
+        label = "base" if names == FEATURES else "+" + ",".join(names[len(FEATURES):])
+        print(f"  {label:<40} {fitted:.3f} / {ba:.3f}  " + "; ".join(
+            f"{s}: recall {d['refusal_recall']}, false refusals {d['false_refusals']}, accuracy {d['accuracy']}"
+            for s, d in per.items()))
+    chosen, best = FEATURES, base[1]
+    while True:
+        trials = [(cv(chosen + (f,))[1], f) for f in extras if f not in chosen]
+        if not trials or max(trials)[0] < best + CLEARLY:
+            break
+        best, f = max(trials)
+        chosen += (f,)
+    print(f"greedy (each step +{CLEARLY} CV or stop): {','.join(chosen)}, CV balanced accuracy {best:.3f} "
+          f"(base {base[1]:.3f})")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=Path, default=None, help="an answers.py --half tune --answerer reader dump")
     p.add_argument("--l2", type=float, default=1e-3)
+    p.add_argument("--features", default=",".join(FEATURES), help="the features the refit weighs (comma-separated)")
     args = p.parse_args(argv)
+    names = tuple(args.features.split(","))
 
     path = args.rows
     if path is None:
@@ -200,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         path = Path("eval/results/answers-tune-reader.jsonl")
         answers(["--half", "tune", "--answerer", "reader", "--dump", str(path)])
     rows = load_rows(path)
-    x = np.array([[r["features"][f] for f in FEATURES] for r in rows])
+    x = matrix(rows, names)
     y = np.array([float(should_refuse(r)) for r in rows])
     print(f"{len(rows)} tune-half questions: " + ", ".join(
         f"{s} {sum(r['set'] == s for r in rows)} ({sum(r['set'] == s and not r['answerable'] for r in rows)} unanswerable)"
@@ -211,28 +261,31 @@ def main(argv: list[str] | None = None) -> int:
     old_ba = balanced_accuracy(rows, old_refused)
     print(f"\ncurrent: weights {ABSTENTION.weights} bias {ABSTENTION.bias} threshold {ABSTENTION.threshold}")
     print(f"  balanced accuracy {old_ba:.3f}; {describe(rows, old_refused)}")
-    t_old, ba_old_t = best_threshold(rows, old_scores)
-    print(f"  its best threshold {t_old}: balanced accuracy {ba_old_t:.3f}")
+    print("  its best threshold {}: balanced accuracy {:.3f}".format(*best_threshold(rows, old_scores)))
 
-    new = refit(rows, x, y, args.l2)
+    new = refit(rows, x, y, args.l2, names)
     new_scores = np.array([new.score(r["features"]) for r in rows])
     new_refused = list(new_scores >= new.threshold)
     ba_new = balanced_accuracy(rows, new_refused)
-    cv_refused = cross_validated(rows, x, y, args.l2)
+    cv_refused = cross_validated(rows, x, y, args.l2, names=names)
     ba_cv = balanced_accuracy(rows, cv_refused)
     print(f"\nrefit: weights {new.weights} bias {new.bias} threshold {new.threshold}")
     print(f"  balanced accuracy {ba_new:.3f} (5-fold cross-validated {ba_cv:.3f}); {describe(rows, new_refused)}")
-    only_none = fit_logistic(x[:, :1], y, weights(rows), args.l2)
-    s1 = 1 / (1 + np.exp(-(only_none[0] + only_none[1] * x[:, 0])))
+    x1 = matrix(rows, ("none",))
+    only_none = fit_logistic(x1, y, weights(rows), args.l2)
+    s1 = 1 / (1 + np.exp(-(only_none[0] + only_none[1] * x1[:, 0])))
     t1, ba1 = best_threshold(rows, s1)
-    print(f"  the model's NOT FOUND alone: threshold {t1}, balanced accuracy {ba1:.3f}; "
-          f"{describe(rows, list(s1 >= t1))}")
+    print(f"  the model's NOT FOUND alone: threshold {t1}, balanced accuracy {ba1:.3f}; {describe(rows, list(s1 >= t1))}")
 
-    # The refit must beat the current weights on the tune rows, and still do so cross-validated
-    # (the current weights were fitted on all of these halves, so their own figure is in-sample too).
+    candidates(rows, y, args.l2)
+
+    # The refit must beat the current weights on the tune rows, and still do so cross-validated.
     better = ba_new > old_ba + 1e-9 and ba_cv >= old_ba
     chosen, scores, refused = (new, new_scores, new_refused) if better else (ABSTENTION, old_scores, old_refused)
-    print(f"\nkept: {'the refit' if chosen is new else 'the current weights'}")
+    print(f"\nkept: {'the refit' if chosen is new else 'the current weights'}; by threshold, refusal recall / false refusals:")
+    for t in np.arange(0.3, 0.95, 0.05):
+        print(f"  {t:.2f}  " + "; ".join(f"{k} {d['refusal_recall']:.3f} / {d['false_refusals']:.3f}"
+                                       for k, d in describe(rows, list(scores >= t)).items()))
     conf = 1 - scores
     well, tab = choose_well_supported(rows, conf, refused)
     print(f"\nWELL_SUPPORTED (now {WELL_SUPPORTED}): answers with confidence >= c, share right (sets equal), count")

@@ -244,7 +244,10 @@ def decide(question: str, hits: list[Hit], sentences: list[Sentence], passages: 
     raw = " ".join(out.text.split())
     chosen = choose(raw, sentences, margin)
     phrase = raw.strip(_PUNCT) if chosen in locate(raw, sentences) else ""
-    feats = features(hits, sentences[chosen - 1].support if chosen else 0.0, p_none)
+    s = sentences[chosen - 1] if chosen else None
+    near = [sentences[n - 1].text for p in passages if chosen in p for n in p if abs(n - chosen) <= 1]
+    feats = features(hits, s.support if s else 0.0, p_none, question, " ".join(near), s.text if s else "", raw,
+                     [x.support for x in sentences], (out.text, out.top_logprobs))
     score = abstention.score(feats)
     return Reading(hits, sentences, passages, chosen, phrase, p_none, feats, score, score >= abstention.threshold)
 

@@ -73,6 +73,7 @@ def test_summary_of_rows():
     m = answers.summarize(rows)
     assert (m["accuracy"], m["em"], m["f1"], m["citation_correct"]) == (0.5, 0.5, 0.5, 1.0)
     assert (m["refusal_precision"], m["refusal_recall"], m["p50_s"], m["p95_s"]) == (0.5, 0.5, 2.0, 4.0)
+    assert m["false_refusals"] == 0.5  # one of the two answerable questions refused
 
 
 def test_fit_recovers_a_separating_rule_and_weighs_sets_equally():
