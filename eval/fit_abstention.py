@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ EXTRAS = ("cover", "cover_sentence", "names_missing", "type_miss", "support_gap"
 CLEARLY = 0.02  # a candidate set must beat the base's cross-validated balanced accuracy by this much
 TARGET_RIGHT = 0.9  # WELL_SUPPORTED: answers above it are right at least this often
 MIN_ANSWERS = 20
+MAX_FALSE_REFUSALS = 0.10  # issue 11: answerable questions refused, at most, in each set
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -129,6 +131,18 @@ def best_threshold(rows: list[dict], scores: np.ndarray) -> tuple[float, float]:
     top = max(b for b, _ in results)
     ties = [t for b, t in results if b >= top - 1e-12]
     return ties[len(ties) // 2], top
+
+
+def constrained(rows: list[dict], scores: np.ndarray) -> tuple[float, float]:
+    """The threshold that refuses the most unanswerable questions (mean recall over sets) while refusing
+    at most ``MAX_FALSE_REFUSALS`` of every set's answerable ones (the issue's bound); (threshold, recall)."""
+    best = (1.0, 0.0)
+    for t in np.round(np.arange(0.30, 0.96, 0.01), 2):
+        d = describe(rows, list(scores >= t)).values()
+        recall = float(np.mean([v["refusal_recall"] for v in d]))
+        if max(v["false_refusals"] for v in d) <= MAX_FALSE_REFUSALS and recall > best[1]:
+            best = (float(t), recall)
+    return best
 
 
 def matrix(rows: list[dict], names: tuple[str, ...]) -> np.ndarray:
@@ -279,10 +293,20 @@ def main(argv: list[str] | None = None) -> int:
 
     candidates(rows, y, args.l2)
 
-    # The refit must beat the current weights on the tune rows, and still do so cross-validated.
-    better = ba_new > old_ba + 1e-9 and ba_cv >= old_ba
-    chosen, scores, refused = (new, new_scores, new_refused) if better else (ABSTENTION, old_scores, old_refused)
-    print(f"\nkept: {'the refit' if chosen is new else 'the current weights'}; by threshold, refusal recall / false refusals:")
+    # The choice: the weights and threshold that refuse the most unanswerable questions with false
+    # refusals at most MAX_FALSE_REFUSALS in every set. (Until this stop, the best balanced accuracy
+    # chose; its refit refused 0.29 of the project's answerable tune questions and 0.52 of the report's.)
+    t_old, r_old = constrained(rows, old_scores)
+    t_new, r_new = constrained(rows, new_scores)
+    print(f"\nat most {MAX_FALSE_REFUSALS} false refusals per set: current weights refuse {r_old:.3f} of the "
+          f"unanswerable (threshold {t_old}), the refit {r_new:.3f} (threshold {t_new})")
+    if r_new > r_old + 0.01:
+        chosen, scores = replace(new, threshold=t_new), new_scores
+    else:
+        chosen, scores = replace(ABSTENTION, threshold=t_old), old_scores
+    refused = list(scores >= chosen.threshold)
+    print(f"  {describe(rows, refused)}")
+    print(f"\nkept: {'the refit' if scores is new_scores else 'the current weights'} at {chosen.threshold}; by threshold, refusal recall / false refusals:")
     for t in np.arange(0.3, 0.95, 0.05):
         print(f"  {t:.2f}  " + "; ".join(f"{k} {d['refusal_recall']:.3f} / {d['false_refusals']:.3f}"
                                        for k, d in describe(rows, list(scores >= t)).items()))
