@@ -3,8 +3,8 @@
 A PDF page with no text layer is read from its embedded images (a scanner stores each page
 as one), and .png/.jpg/.tif files are read whole. Two engines, chosen by measurement
 (eval/bench_ocr.py, pages rendered from the seed article): Tesseract 5 (Debian's
-``tesseract-ocr``) read them at 0.998 character accuracy in 6.7 s per page; RapidOCR
-(PP-OCRv4 models as ONNX files inside its wheel, on onnxruntime) at 0.77 in 13.9 s. So
+``tesseract-ocr``) read them at 0.998 character accuracy in 4.7 s per page; RapidOCR
+(PP-OCRv4 models as ONNX files inside its wheel, on onnxruntime) at 0.77 in 7.6 s. So
 Tesseract reads when it is installed (a system package: ``apt install tesseract-ocr``), and
 RapidOCR, which installs from PyPI with the project, otherwise. ``RAG_OCR`` = ``tesseract``
 or ``rapidocr`` picks one; ``RAG_OCR_LANG`` gives Tesseract's languages (default ``eng``,
