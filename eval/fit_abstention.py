@@ -1,11 +1,12 @@
 """Fit the reader's refusal score (rag/abstain.py) on the TUNE halves only, and choose WELL_SUPPORTED.
 
     python eval/answers.py --half tune --answerer reader --dump eval/results/answers-tune-reader.jsonl  # ~25 min
+    python eval/add_check.py eval/results/answers-tune-reader.jsonl     # a dump read before the check: ~5 min
     python eval/fit_abstention.py --rows eval/results/answers-tune-reader.jsonl                        # ~1 s
     python eval/fit_abstention.py            # both steps in one (asks the reader the tune halves itself)
 
 The reader's features (the model's "NOT FOUND" log-odds, the best hit's retrieval score, the
-chosen sentence's support) do not depend on the weights, so one reading of the tune halves
+chosen sentence's support, the check's "yes" log-odds: rag/abstain.py) do not depend on the weights, so one reading of the tune halves
 serves any fit. The target is "the reader should not answer": the question is unanswerable, or
 the sentence it would quote does not hold the gold answer. Logistic regression by hand (numpy,
 Newton steps, a little L2), each set weighing equally and, inside a set, answerable and
@@ -40,7 +41,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from rag.abstain import ABSTENTION, WELL_SUPPORTED, Abstention  # noqa: E402
 
-FEATURES = ("none", "retrieval", "support")  # the base; --features fits another set
+FEATURES = ("none", "retrieval", "support", "check")  # the base; --features fits another set
 EXTRAS = ("cover", "cover_sentence", "names_missing", "type_miss", "support_gap", "phrase_lp", "hit_margin")
 CLEARLY = 0.02  # a candidate set must beat the base's cross-validated balanced accuracy by this much
 TARGET_RIGHT = 0.9  # WELL_SUPPORTED: answers above it are right at least this often
@@ -249,6 +250,23 @@ def candidates(rows: list[dict], y: np.ndarray, l2: float) -> tuple[str, ...]:
     return chosen
 
 
+def fitted(rows: list[dict], names: tuple[str, ...] = FEATURES, l2: float = 1e-3) -> tuple[Abstention, float | None]:
+    """The choice from tune rows: the refit (``names``) or the current weights, whichever refuses the most
+    unanswerable questions (mean recall over sets) with at most ``MAX_FALSE_REFUSALS`` false refusals in
+    every set, at its best such threshold (the refit must win by 0.01); and ``WELL_SUPPORTED`` for it.
+    (Until issue 11's fourth stop the best balanced accuracy chose; its refit refused 0.29 of the
+    project's answerable tune questions and 0.52 of the report's.) tests/test_read.py checks that
+    rag/abstain.py's constants are this function's output on the committed tune rows."""
+    y = np.array([float(should_refuse(r)) for r in rows])
+    new = refit(rows, matrix(rows, names), y, l2, names)
+    t_old, r_old = constrained(rows, np.array([ABSTENTION.score(r["features"]) for r in rows]))
+    t_new, r_new = constrained(rows, np.array([new.score(r["features"]) for r in rows]))
+    chosen = replace(new, threshold=t_new) if r_new > r_old + 0.01 else replace(ABSTENTION, threshold=t_old)
+    scores = np.array([chosen.score(r["features"]) for r in rows])
+    well, _ = choose_well_supported(rows, 1 - scores, list(scores >= chosen.threshold))
+    return chosen, well
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=Path, default=None, help="an answers.py --half tune --answerer reader dump")
@@ -293,25 +311,19 @@ def main(argv: list[str] | None = None) -> int:
 
     candidates(rows, y, args.l2)
 
-    # The choice: the weights and threshold that refuse the most unanswerable questions with false
-    # refusals at most MAX_FALSE_REFUSALS in every set. (Until this stop, the best balanced accuracy
-    # chose; its refit refused 0.29 of the project's answerable tune questions and 0.52 of the report's.)
     t_old, r_old = constrained(rows, old_scores)
     t_new, r_new = constrained(rows, new_scores)
     print(f"\nat most {MAX_FALSE_REFUSALS} false refusals per set: current weights refuse {r_old:.3f} of the "
           f"unanswerable (threshold {t_old}), the refit {r_new:.3f} (threshold {t_new})")
-    if r_new > r_old + 0.01:
-        chosen, scores = replace(new, threshold=t_new), new_scores
-    else:
-        chosen, scores = replace(ABSTENTION, threshold=t_old), old_scores
+    chosen, well = fitted(rows, names, args.l2)
+    scores = np.array([chosen.score(r["features"]) for r in rows])
     refused = list(scores >= chosen.threshold)
     print(f"  {describe(rows, refused)}")
-    print(f"\nkept: {'the refit' if scores is new_scores else 'the current weights'} at {chosen.threshold}; by threshold, refusal recall / false refusals:")
+    print(f"\nkept: {chosen.weights} bias {chosen.bias} at {chosen.threshold}; by threshold, refusal recall / false refusals:")
     for t in np.arange(0.3, 0.95, 0.05):
         print(f"  {t:.2f}  " + "; ".join(f"{k} {d['refusal_recall']:.3f} / {d['false_refusals']:.3f}"
                                        for k, d in describe(rows, list(scores >= t)).items()))
-    conf = 1 - scores
-    well, tab = choose_well_supported(rows, conf, refused)
+    _, tab = choose_well_supported(rows, 1 - scores, refused)
     print(f"\nWELL_SUPPORTED (now {WELL_SUPPORTED}): answers with confidence >= c, share right (sets equal), count")
     for c, share, n in tab:
         print(f"  {c:.2f}  {share:.3f}  {n}")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .abstain import ABSTENTION, Abstention, features, p_not_found
+from .abstain import ABSTENTION, Abstention, features, p_not_found, p_yes
 from .chunk import sentence_spans
 from .cite import cite
 from .context import document_context, merge_hits
@@ -49,6 +49,12 @@ SYSTEM = (
     "a short phrase, not a whole sentence.\n"
     "If the passages do not answer the question, reply NOT FOUND."
 )
+
+
+# The check (a second, one-token call): does the chosen sentence answer the question? Its "yes"
+# probability is the refusal score's strongest feature (rag/abstain.py).
+CHECK_SYSTEM = "You check whether a passage answers a question. Reply yes or no."
+YES_NO = 'root ::= "yes" | "no"'
 
 
 class Completer(Protocol):
@@ -186,6 +192,19 @@ def locate(phrase: str, sentences: list[Sentence]) -> list[int]:
     return sorted(found, key=lambda n: -sentences[n - 1].support)
 
 
+def check_prompt(question: str, sentence: str) -> list[Message]:
+    """The check's messages: its rules, then the one sentence and the question (the sentence as data)."""
+    return [{"role": "system", "content": CHECK_SYSTEM},
+            {"role": "user", "content": f"Passage: {sentence}\n\nQuestion: {question}\n\n"
+                                        "Does the passage answer the question? Answer yes or no."}]
+
+
+def check(model: Completer, question: str, sentence: str) -> float:
+    """The model's probability that ``sentence`` answers ``question`` (one token, yes or no)."""
+    out = model.complete(check_prompt(question, sentence), 1, YES_NO, top_logprobs=20)
+    return p_yes(out.top_logprobs[0] if out.top_logprobs else {})
+
+
 # --- the model call -------------------------------------------------------------------------
 
 
@@ -218,7 +237,8 @@ class Reader:
         sentences, passages = candidates(ranked, self.best, self.neighbours, self.limit)
         out = self.model.complete(prompt(question, sentences, passages), self.max_tokens,
                                   copy_grammar([s.text for s in sentences]), top_logprobs=20)
-        return decide(question, hits, sentences, passages, out, self.abstention, self.margin)
+        return decide(question, hits, sentences, passages, out, self.abstention, self.margin,
+                      lambda sentence: check(self.model, question, sentence))
 
 
 def choose(phrase: str, sentences: list[Sentence], margin: float) -> int:
@@ -238,8 +258,10 @@ def choose(phrase: str, sentences: list[Sentence], margin: float) -> int:
 
 
 def decide(question: str, hits: list[Hit], sentences: list[Sentence], passages: list[list[int]],
-           out: Completion, abstention: Abstention, margin: float = MARGIN) -> Reading:
-    """From the model's completion: the short answer, the sentence to quote, the refusal score."""
+           out: Completion, abstention: Abstention, margin: float = MARGIN,
+           checker: Callable[[str], float] | None = None) -> Reading:
+    """From the model's completion: the short answer, the sentence to quote, the refusal score
+    (with ``checker``'s probability that the chosen sentence answers the question, when given)."""
     p_none = p_not_found(out.top_logprobs[0] if out.top_logprobs else {})
     raw = " ".join(out.text.split())
     chosen = choose(raw, sentences, margin)
@@ -247,7 +269,8 @@ def decide(question: str, hits: list[Hit], sentences: list[Sentence], passages: 
     s = sentences[chosen - 1] if chosen else None
     near = [sentences[n - 1].text for p in passages if chosen in p for n in p if abs(n - chosen) <= 1]
     feats = features(hits, s.support if s else 0.0, p_none, question, " ".join(near), s.text if s else "", raw,
-                     [x.support for x in sentences], (out.text, out.top_logprobs))
+                     [x.support for x in sentences], (out.text, out.top_logprobs),
+                     checker(s.text) if checker is not None and s else None)
     score = abstention.score(feats)
     return Reading(hits, sentences, passages, chosen, phrase, p_none, feats, score, score >= abstention.threshold)
 
