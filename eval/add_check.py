@@ -19,8 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.abstain import log_odds  # noqa: E402
-from rag.read import check  # noqa: E402
+from rag.abstain import check, log_odds  # noqa: E402
 
 
 def add_check(rows: list[dict], model) -> int:  # type: ignore[no-untyped-def]

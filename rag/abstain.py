@@ -17,9 +17,14 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .text import content_words
 from .types import Hit
+
+if TYPE_CHECKING:
+    from .llm import Message
+    from .read import Completer
 
 
 def p_not_found(top: dict[str, float]) -> float:
@@ -53,7 +58,7 @@ def features(hits: list[Hit], support: float, p_none: float, question: str = "",
     """What the refusal score is computed from: ``none``, the log-odds of the model's "NOT FOUND";
     ``retrieval``, the best hit's score; ``support``, the chosen sentence's support score
     (rag/extractive.py); ``check``, the log-odds of the model's "yes" when asked whether the chosen
-    sentence answers the question (rag/read.py's ``check``). Given the question and the reading,
+    sentence answers the question (``check`` below). Given the question and the reading,
     also the candidates measured on the tuning halves (``evidence``); only the features
     ``ABSTENTION`` weighs are used.
 
@@ -130,6 +135,25 @@ def phrase_logprob(text: str, tops: list[dict[str, float]]) -> float:
             break
         pos += len(match)
     return round(sum(lps) / len(lps), 4) if lps else 0.0
+
+
+# The check (a second, one-token call): does the chosen sentence answer the question? Its "yes"
+# probability is the refusal score's strongest feature (rag/abstain.py).
+CHECK_SYSTEM = "You check whether a passage answers a question. Reply yes or no."
+YES_NO = 'root ::= "yes" | "no"'
+
+
+def check_prompt(question: str, sentence: str) -> list[Message]:
+    """The check's messages: its rules, then the one sentence and the question (the sentence as data)."""
+    return [{"role": "system", "content": CHECK_SYSTEM},
+            {"role": "user", "content": f"Passage: {sentence}\n\nQuestion: {question}\n\n"
+                                        "Does the passage answer the question? Answer yes or no."}]
+
+
+def check(model: Completer, question: str, sentence: str) -> float:
+    """The model's probability that ``sentence`` answers ``question`` (one token, yes or no)."""
+    out = model.complete(check_prompt(question, sentence), 1, YES_NO, top_logprobs=20)
+    return p_yes(out.top_logprobs[0] if out.top_logprobs else {})
 
 
 @dataclass(frozen=True)

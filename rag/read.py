@@ -8,7 +8,8 @@ chunk boundaries: rag/context.py) and replies with a short phrase, where a llama
 allows only a run of consecutive words of ONE of those sentences. The answer is that phrase
 plus the sentence holding it, verbatim (a citation that cannot be wrong, subject and fact in
 one sentence), and the model writes ~5 tokens instead of ~25. Whether to answer at all is a
-score (rag/abstain.py).
+score (rag/abstain.py), its strongest part a second one-token call: does the chosen sentence
+answer the question, yes or no.
 
 Measured on the tuning halves (eval/answers.py --half tune: SQuAD v2 "Rhine" even paragraphs and
 the project set's odd ids), share of answerable questions whose quoted sentence holds the
@@ -32,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .abstain import ABSTENTION, Abstention, features, p_not_found, p_yes
+from .abstain import ABSTENTION, Abstention, check, features, p_not_found
 from .chunk import sentence_spans
 from .cite import cite
 from .context import document_context, merge_hits
@@ -49,12 +50,6 @@ SYSTEM = (
     "a short phrase, not a whole sentence.\n"
     "If the passages do not answer the question, reply NOT FOUND."
 )
-
-
-# The check (a second, one-token call): does the chosen sentence answer the question? Its "yes"
-# probability is the refusal score's strongest feature (rag/abstain.py).
-CHECK_SYSTEM = "You check whether a passage answers a question. Reply yes or no."
-YES_NO = 'root ::= "yes" | "no"'
 
 
 class Completer(Protocol):
@@ -190,19 +185,6 @@ def locate(phrase: str, sentences: list[Sentence]) -> list[int]:
     pat = re.compile(r"(?<!\S)" + r"\s+".join(map(re.escape, words)), re.I)
     found = [n for n, s in enumerate(sentences, 1) if pat.search(s.text)]
     return sorted(found, key=lambda n: -sentences[n - 1].support)
-
-
-def check_prompt(question: str, sentence: str) -> list[Message]:
-    """The check's messages: its rules, then the one sentence and the question (the sentence as data)."""
-    return [{"role": "system", "content": CHECK_SYSTEM},
-            {"role": "user", "content": f"Passage: {sentence}\n\nQuestion: {question}\n\n"
-                                        "Does the passage answer the question? Answer yes or no."}]
-
-
-def check(model: Completer, question: str, sentence: str) -> float:
-    """The model's probability that ``sentence`` answers ``question`` (one token, yes or no)."""
-    out = model.complete(check_prompt(question, sentence), 1, YES_NO, top_logprobs=20)
-    return p_yes(out.top_logprobs[0] if out.top_logprobs else {})
 
 
 # --- the model call -------------------------------------------------------------------------

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from rag.abstain import ABSTENTION
+from rag.abstain import ABSTENTION, YES_NO
 from rag.chunk import sentence_spans
 from rag.extractive import Scored
 from rag.llm import Completion
-from rag.read import YES_NO, Reader, Sentence, decide, to_answer
+from rag.read import Reader, Sentence, decide, to_answer
 from rag.types import Hit
 
 ROOT = Path(__file__).resolve().parent.parent
