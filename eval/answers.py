@@ -21,7 +21,8 @@ answers the same hits.
 Per answerer and set: accuracy on answerable questions (a gold answer, SQuAD-normalised, inside
 the answer; a refusal counts wrong), exact match and token F1 of the short answer
 (``Answer.short`` when given, else the answer text without markers), citation correctness (the
-first cited quote holds a gold answer; over answered answerable questions), refusal precision
+first cited quote holds a gold answer; over answered answerable questions), citations verified
+(every citation of an answer given is re-read from its file at its offsets), refusal precision
 and recall (unanswerable is the positive class), false refusals (the share of answerable
 questions refused) and p50/p95 seconds per question (search +
 answer). Results: eval/results/answers-<half>.json/.md/.png; a run with fewer answerers
@@ -65,12 +66,17 @@ def short_answer(a: rag.Answer) -> str:
     return a.short or " ".join(strip_markers(a.text).split())
 
 
-def score_row(q: dict, a: rag.Answer, seconds: float) -> dict:
+def score_row(q: dict, a: rag.Answer, seconds: float, corpus: Path | None = None) -> dict:
     """One question's scores for one answer. Answerable: ``correct`` (gold inside the answer),
-    ``em``/``f1`` of the short answer, ``citation_ok`` (the first quote holds a gold answer)."""
+    ``em``/``f1`` of the short answer, ``citation_ok`` (the first quote holds a gold answer).
+    Given the corpus, ``verified``: every citation re-read from its file (``rag.cite.verify``)."""
+    from rag.cite import verify
+
     row = {"set": q["set"], "id": q["id"], "group": q["group"], "half": half(q), "question": q["question"],
            "answerable": q["answerable"], "answer": a.text, "short": short_answer(a), "refused": a.refused,
            "confidence": a.confidence, "seconds": round(seconds, 3)}
+    if corpus is not None and a.citations:
+        row["verified"] = all(verify(c, corpus) for c in a.citations)
     if q["answerable"]:
         golds, answered = q["answers"], not a.refused
         row["correct"] = answered and contains_answer(a.text, golds)
@@ -88,15 +94,17 @@ def summarize(rows: list[dict]) -> dict:
     answered = [r for r in ans if not r["refused"]]
     n = len(ans) or 1
     secs = [r["seconds"] for r in rows]
+    cited = [r["verified"] for r in rows if "verified" in r and not r["refused"]]
     m = {"questions": len(rows), "answerable": len(ans), "unanswerable": len(rows) - len(ans),
          "accuracy": sum(r["correct"] for r in ans) / n, "em": sum(r["em"] for r in ans) / n,
          "f1": sum(r["f1"] for r in ans) / n,
          "citation_correct": sum(r["citation_ok"] for r in answered) / len(answered) if answered else 0.0,
+         "citations_verified": sum(cited) / len(cited) if cited else None,
          **refusal_scores([r["refused"] for r in rows], [not r["answerable"] for r in rows]),
          "false_refusals": sum(r["refused"] for r in ans) / n,
          "answered": sum(not r["refused"] for r in rows) / (len(rows) or 1),
          "p50_s": percentile(secs, 50), "p95_s": percentile(secs, 95)}
-    return {k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()}
+    return {k: round(v, 3) if isinstance(v, float) else ("" if v is None else v) for k, v in m.items()}
 
 
 # --- answering ---------------------------------------------------------------------------
@@ -186,7 +194,8 @@ def run_set(name: str, names: list[str], which: str, n: int | None, settings: ra
                 for k, answerer in answerers.items():
                     t1 = time.perf_counter()
                     a, extra = answer_one(answerer, q["question"], hits)
-                    row = score_row(q, a, search_s + time.perf_counter() - t1)
+                    seconds = search_s + time.perf_counter() - t1
+                    row = score_row(q, a, seconds, corpus)
                     if extra:
                         row.update(extra, **(would_scores(extra, q["answers"]) if q["answerable"] else {}))
                     row.update(answerer=k, of=len(whole))  # of: the questions in the whole half
@@ -201,8 +210,8 @@ def run_set(name: str, names: list[str], which: str, n: int | None, settings: ra
 
 # --- the report ----------------------------------------------------------------------------
 
-COLUMNS = ("accuracy", "em", "f1", "citation_correct", "refusal_precision", "refusal_recall", "false_refusals",
-           "p50_s", "p95_s")
+COLUMNS = ("accuracy", "em", "f1", "citation_correct", "citations_verified", "refusal_precision", "refusal_recall",
+           "false_refusals", "p50_s", "p95_s")
 
 
 def markdown(result: dict, which: str) -> str:

@@ -105,6 +105,7 @@ def test_a_sample_of_three_runs_end_to_end_with_the_extractive_answerer(tmp_path
     assert set(got["sets"]) == {"squad_v2_rhine", "project"}
     for m in (got["sets"][s]["extractive"] for s in got["sets"]):
         assert m["questions"] == 3 and m["sample"] == 3 and 0 <= m["accuracy"] <= 1 and m["p95_s"] >= m["p50_s"] > 0
+        assert m["citations_verified"] in (1.0, "")  # every quote re-read from its file (none when all refused)
     rows = [json.loads(line) for line in dump.read_text().splitlines()]
     assert len(rows) == 6 and {r["half"] for r in rows} == {"report"}
     md = (tmp_path / "answers-report.md").read_text()
