@@ -137,8 +137,8 @@ def phrase_logprob(text: str, tops: list[dict[str, float]]) -> float:
     return round(sum(lps) / len(lps), 4) if lps else 0.0
 
 
-# The check (a second, one-token call): does the chosen sentence answer the question? Its "yes"
-# probability is the refusal score's strongest feature (rag/abstain.py).
+# The check (the reader's second, one-token call): does the chosen sentence answer the question? Its
+# "yes" log-odds is the refusal score's strongest feature (``ABSTENTION`` below).
 CHECK_SYSTEM = "You check whether a passage answers a question. Reply yes or no."
 YES_NO = 'root ::= "yes" | "no"'
 
