@@ -1,4 +1,4 @@
-"""Add the reader's check (rag/read.py ``check``) to an answers.py dump read before the check existed.
+"""Add the reader's check (rag/abstain.py ``check``) to an answers.py dump read before the check existed.
 
     python eval/add_check.py eval/results/answers-tune-reader.jsonl      # ~1 s a question, in place
 

@@ -6,8 +6,8 @@
     python eval/fit_abstention.py            # both steps in one (asks the reader the tune halves itself)
 
 The reader's features (the model's "NOT FOUND" log-odds, the best hit's retrieval score, the
-chosen sentence's support, the check's "yes" log-odds: rag/abstain.py) do not depend on the weights, so one reading of the tune halves
-serves any fit. The target is "the reader should not answer": the question is unanswerable, or
+chosen sentence's support, the check's "yes" log-odds: rag/abstain.py) do not depend on the
+weights, so one reading of the tune halves serves any fit. The target is "the reader should not answer": the question is unanswerable, or
 the sentence it would quote does not hold the gold answer. Logistic regression by hand (numpy,
 Newton steps, a little L2), each set weighing equally and, inside a set, answerable and
 unanswerable questions equally, since the figure chosen for is the **balanced accuracy**: per
