@@ -31,6 +31,7 @@ gr = lazy("gradio")
 from rag.api import check_question, clean_text, release  # noqa: E402,I001
 from rag import collections
 from rag.collections import list_all, settings_for
+from rag.followup import to_read
 from rag.access import is_loopback, login_for
 from rag.present import EMPTY_SOURCES, answer_markdown, index_status, md_code, md_escape, searched_note, sources_html, sync_line
 from rag.startup import WAIT_FIRST_SYNC, WAIT_MODELS, Startup
@@ -181,15 +182,16 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
             note = searched_note(question, searched)
             panel = sources_html(answers)
             hits = engine.search(searched, int(k))  # once per question: the preview and the answer share them
+            read = to_read(searched, question)  # without carry-over's search key words
             if engine.answerers.resolve(answerer) != "extractive":
-                quick = engine.answerers.extractive.answer(searched, hits)  # ~0.2 s: shown while the model reads
+                quick = engine.answerers.extractive.answer(read, hits)  # ~0.2 s: shown while the model reads
                 if not quick.refused:
                     note += f"*Best matching passage: \u201c{md_escape(quick.citations[0].quote)}\u201d* "
                     note += f'<a class="cite" href="#src-{turn}-1">[1]</a>\n\n'
                     panel = sources_html(answers, preview=quick)
                 yield say(note + "✍️ …", panel)
             draft = ""
-            for event in pump(engine.answer_stream(searched, hits, answerer), stop):
+            for event in pump(engine.answer_stream(read, hits, answerer), stop):
                 if isinstance(event, str):
                     draft += event
                     yield say(f"{note}{md_escape(draft)} ✍️", panel)

@@ -22,7 +22,7 @@ from .embed import get_embedder
 from .errors import EmptyIndexError, QuestionError
 from .extract import describe
 from .followup import standalone as rewrite_followup
-from .followup import turns
+from .followup import to_read, turns
 from .index import status, sync
 from .keyword import KeywordFile
 from .retrieve import Retriever, make_retriever
@@ -144,14 +144,15 @@ class Engine:
         """Yield the answer's text as the model writes it, then the checked ``Answer``.
 
         A follow-up is first rewritten with ``history`` (see ``standalone``); the rewrite is
-        what is searched for and answered, and the Answer keeps both. Under 'auto', a model
+        what is searched for and answered (without carry-over's search key words: ``to_read``),
+        and the Answer keeps both. Under 'auto', a model
         that fails to load or a server that does not answer falls back to the extractive
         answerer, and the Answer's ``answerer`` says why.
         """
         question = check_question(question, self.settings.max_question_chars)
         searched = self.standalone(question, history, answerer)
         hits = self.search(searched, k)
-        for ev in self.answer_stream(searched, hits, answerer):
+        for ev in self.answer_stream(to_read(searched, question), hits, answerer):
             yield replace(ev, question=question, standalone=searched) if isinstance(ev, Answer) else ev
 
     def ask(self, question: str, history: list | None = None, answerer: str | None = None, k: int | None = None) -> Answer:

@@ -107,6 +107,8 @@ def checked(question: str, text: str) -> str | None:
     'Who did Steve Witkoff travel with?'
     >>> checked("who did he travel with?", "He travelled with Jared Kushner [1].") is None
     True
+    >>> checked("Did they reach an agreement?", "Did Yuri Ushakov reach an agreement?") is None  # "they", one man
+    True
     """
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     if len(lines) != 1:
@@ -121,9 +123,25 @@ def checked(question: str, text: str) -> str | None:
         return None
     need = content_words(question) - content_words(" ".join(PERSON | GROUP | THING))
     lost = need - content_words(out)
-    if len(lost) > len(need) // 4:
+    if len(lost) > len(need) // 4 or one_for_many(question, out):
         return None
     return out
+
+
+def one_for_many(question: str, out: str) -> bool:
+    """The rewrite put one name where the question said "they" / "them" / "their": the 1.5B model
+    turned "Did they reach an agreement there?" (after two questions about Kremlin aide Yuri Ushakov)
+    into "Did Yuri Ushakov reach an agreement there?" and the reader quoted an unrelated sentence.
+
+    >>> one_for_many("Did they agree?", "Did Witkoff and Kushner agree?"), one_for_many("Did they agree?", "Did the envoys agree?")
+    (False, False)
+    """
+    words = lambda t: re.findall(r"[\w'’.-]+", t.lower())  # noqa: E731
+    asked = set(words(question))
+    if not asked & GROUP or asked & PERSON or set(words(out)) & GROUP:
+        return False
+    added = [w for w in re.findall(r"[\w'’.-]+", out) if w.lower() not in asked]
+    return bool(added) and all(w[0].isupper() for w in added)
 
 
 def rewrite(question: str, history: Sequence[Turn], model: ChatModel, max_tokens: int = 40) -> str:
@@ -138,6 +156,24 @@ def rewrite(question: str, history: Sequence[Turn], model: ChatModel, max_tokens
         log.info("model rewrite rejected, carrying over instead: %r", text)
         return carry_over(question, history)
     return out
+
+
+_HINTS = re.compile(r"\s*\([^()]*\)\?$")
+
+
+def to_read(searched: str, question: str) -> str:
+    """The question the answerer reads: the one searched for, without the key words carry-over
+    appends to a follow-up still leaning on the conversation ("Did they come back with a deal
+    (Steve Witkoff, Moscow, travel)?"). They help find the passages; read as part of the question
+    they made the reader refuse answers it gave to the question alone (eval/conversations.py).
+
+    >>> to_read("Which hotel are they at (day, talks)?", "Which hotel are they at?")
+    'Which hotel are they at?'
+    >>> to_read("What is the GDP (nominal)?", "What is the GDP (nominal)?")
+    'What is the GDP (nominal)?'
+    """
+    m = _HINTS.search(searched)
+    return searched[: m.start()] + "?" if m and m.group().strip() not in question else searched
 
 
 def standalone(question: str, history: object, model: ChatModel | None = None) -> str:

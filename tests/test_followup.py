@@ -93,6 +93,12 @@ def test_model_rewrite_is_used_only_when_it_checks_out():
                   rag.ModelError("The model failed: boom")]:
         assert standalone("who did he travel with?", WITKOFF, Scripted(reply)) == carried, reply
     assert checked("What is his role?", "Rewritten question: What is Andrii Hnatov's role?") == "What is Andrii Hnatov's role?"
+    # "they" is not one man: a group rewritten as one name falls back to carry-over; two names pass
+    ushakov = [("Who is Yuri Ushakov?", "Kremlin aide"), ("What did he say about the Moscow meeting?", "It was cordial")]
+    assert standalone("Did they reach an agreement there?", ushakov, Scripted("Did Yuri Ushakov reach an agreement there?")) \
+        == carry_over("Did they reach an agreement there?", ushakov)
+    assert standalone("Did they reach an agreement there?", ushakov, Scripted("Did Witkoff and Putin reach an agreement there?")) \
+        == "Did Witkoff and Putin reach an agreement there?"
     model = Scripted("Who is Witkoff?")  # "what about X?" is a plain swap: no model call
     assert standalone("What about Witkoff?", [("What did Ushakov say about Kushner?", "very useful")], model) == \
         "What did Ushakov say about Witkoff?" and model.prompts == []
@@ -170,3 +176,12 @@ def test_conversation_set_is_well_formed():
             supports = [t["support"]] if isinstance(t["support"], str) else t["support"] or []
             assert bool(supports) == t["answerable"] == bool(t["answers"]), c["id"]
             assert all(s in text for s in supports), c["id"]
+
+
+def test_carried_over_key_words_are_searched_for_not_read(engine, monkeypatch):
+    """Carry-over's key words widen the search; the answerer reads the question without them."""
+    read, answer_stream = [], engine.answer_stream
+    monkeypatch.setattr(engine, "answer_stream", lambda q, hits, answerer=None: (read.append(q), answer_stream(q, hits, answerer))[1])
+    a = engine.ask("Which hotel are they staying at?", [("On which day are the talks held?", "Saturday")])
+    assert a.standalone == "Which hotel are they staying at (day, talks, held)?"
+    assert read == ["Which hotel are they staying at?"]
