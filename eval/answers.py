@@ -223,12 +223,13 @@ def markdown(result: dict, which: str) -> str:
     for name, by in result["sets"].items():
         lines += [f"## {name}", ""]
         rows = []
+        cols = [c for c in COLUMNS if any(m.get(c, "") != "" for m in by.values())]  # older rows lack a later column
         for k in ANSWERERS:
             if k in by:
                 m = by[k]
                 size = f"{m['questions']} ({m['answerable']}+{m['unanswerable']})" + (" sample" if m.get("sample") else "")
-                rows.append([k, size] + [m.get(c, "") for c in COLUMNS])  # older entries lack a later column
-        lines += table(["answerer", "questions"] + list(COLUMNS), rows) + [""]
+                rows.append([k, size] + [m.get(c, "") for c in cols])
+        lines += table(["answerer", "questions"] + cols, rows) + [""]
     return "\n".join(lines)
 
 
