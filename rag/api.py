@@ -145,9 +145,9 @@ class Engine:
 
         A follow-up is first rewritten with ``history`` (see ``standalone``); the rewrite is
         what is searched for and answered (without carry-over's search key words: ``to_read``),
-        and the Answer keeps both. Under 'auto', a model
-        that fails to load or a server that does not answer falls back to the extractive
-        answerer, and the Answer's ``answerer`` says why.
+        and the Answer keeps both. Under 'auto', a model that fails to load or a server that
+        does not answer falls back to the extractive answerer, and the Answer's ``answerer``
+        says why.
         """
         question = check_question(question, self.settings.max_question_chars)
         searched = self.standalone(question, history, answerer)

@@ -128,6 +128,9 @@ def checked(question: str, text: str) -> str | None:
     return out
 
 
+_WORD = re.compile(r"[\w'’.-]+")
+
+
 def one_for_many(question: str, out: str) -> bool:
     """The rewrite put one name where the question said "they" / "them" / "their": the 1.5B model
     turned "Did they reach an agreement there?" (after two questions about Kremlin aide Yuri Ushakov)
@@ -136,11 +139,11 @@ def one_for_many(question: str, out: str) -> bool:
     >>> one_for_many("Did they agree?", "Did Witkoff and Kushner agree?"), one_for_many("Did they agree?", "Did the envoys agree?")
     (False, False)
     """
-    words = lambda t: re.findall(r"[\w'’.-]+", t.lower())  # noqa: E731
-    asked = set(words(question))
-    if not asked & GROUP or asked & PERSON or set(words(out)) & GROUP:
+    asked = {w.lower() for w in _WORD.findall(question)}
+    words = _WORD.findall(out)
+    if not asked & GROUP or asked & PERSON or {w.lower() for w in words} & GROUP:
         return False
-    added = [w for w in re.findall(r"[\w'’.-]+", out) if w.lower() not in asked]
+    added = [w for w in words if w.lower() not in asked]
     return bool(added) and all(w[0].isupper() for w in added)
 
 
