@@ -39,8 +39,8 @@ def in_small_disk(mnt, script: str, size: str = "2m", **kw) -> subprocess.Comple
     """Run shell ``script`` with a ``size`` tmpfs mounted at ``mnt`` (in its own namespace)."""
     mnt.mkdir(exist_ok=True)
     line = f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(mnt))} && {script}"
-    if kw.pop("background", False):
-        return subprocess.Popen(["unshare", "-rm", "sh", "-c", line], env=env(), cwd=ROOT, **kw)
+    if kw.pop("background", False):  # exec: the Popen's terminate() then stops the app, not only its shell
+        return subprocess.Popen(["unshare", "-rm", "sh", "-c", line.replace("&& ", "&& exec ", 1)], env=env(), cwd=ROOT, **kw)
     return subprocess.run(["unshare", "-rm", "sh", "-c", line], env=env(), cwd=ROOT, capture_output=True, text=True,
                           timeout=900)
 
