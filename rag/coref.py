@@ -223,6 +223,14 @@ def _resolve(question: str, history: Sequence[Turn]) -> str:
     return out
 
 
+KEY_WORDS = re.compile(r"\s*\([^()]*\)\?$")  # what ``_resolve`` appends: " (Witkoff, Moscow, travel)?"
+
+
+def without_key_words(question: str) -> str:
+    """``question`` without the key words carry-over appended (rag/followup.py ``to_read`` shows one)."""
+    return KEY_WORDS.sub("?", question)
+
+
 def _replace_last(text: str, old: str, new: str) -> str:
     i = text.rfind(old)
     return text[:i] + new + text[i + len(old):]
@@ -235,7 +243,7 @@ def _referents(prev_q: str, prev_a: str) -> tuple[list[str], list[str]]:
     come first, nearest to the question's words; otherwise ("Who is X?", "Who did X meet?")
     the people the question names, then the answer's.
     """
-    prev_q = re.sub(r"\s*\([^)]*\)\?$", "?", prev_q)  # key words carried over earlier are not names
+    prev_q = without_key_words(prev_q)  # key words carried over earlier are not names
     people = [n for n, person in names(prev_q) if person]
     asked = set(" ".join(people).split())
     near = [m.start() for m in re.finditer(r"[A-Za-z]+", prev_a) if content_words(m.group()) & content_words(prev_q)]

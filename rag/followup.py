@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .coref import AUX, GROUP, PERSON, THING, WH, Turn, carry_over, is_followup, swaps_name
+from .coref import AUX, GROUP, KEY_WORDS, PERSON, THING, WH, Turn, carry_over, is_followup, swaps_name, without_key_words
 from .errors import ModelError
 from .extractive import REFUSAL
 from .text import MARKER, content_words, strip_markers
@@ -161,9 +161,6 @@ def rewrite(question: str, history: Sequence[Turn], model: ChatModel, max_tokens
     return out
 
 
-_HINTS = re.compile(r"\s*\([^()]*\)\?$")
-
-
 def to_read(searched: str, question: str) -> str:
     """The question the answerer reads: the one searched for, without the key words carry-over
     appends to a follow-up still leaning on the conversation ("Did they come back with a deal
@@ -175,8 +172,8 @@ def to_read(searched: str, question: str) -> str:
     >>> to_read("What is the GDP (nominal)?", "What is the GDP (nominal)?")
     'What is the GDP (nominal)?'
     """
-    m = _HINTS.search(searched)
-    return searched[: m.start()] + "?" if m and m.group().strip() not in question else searched
+    m = KEY_WORDS.search(searched)
+    return without_key_words(searched) if m and m.group().strip() not in question else searched
 
 
 def standalone(question: str, history: object, model: ChatModel | None = None) -> str:

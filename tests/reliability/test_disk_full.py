@@ -38,9 +38,11 @@ needs_tmpfs = pytest.mark.skipif(bool(WHY), reason=WHY)
 def in_small_disk(mnt, script: str, size: str = "2m", **kw) -> subprocess.CompletedProcess | subprocess.Popen:
     """Run shell ``script`` with a ``size`` tmpfs mounted at ``mnt`` (in its own namespace)."""
     mnt.mkdir(exist_ok=True)
-    line = f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(mnt))} && {script}"
-    if kw.pop("background", False):  # exec: the Popen's terminate() then stops the app, not only its shell
-        return subprocess.Popen(["unshare", "-rm", "sh", "-c", line.replace("&& ", "&& exec ", 1)], env=env(), cwd=ROOT, **kw)
+    background = kw.pop("background", False)
+    # In the background the script is one command, exec'd: the Popen's terminate() then stops it, not only its shell.
+    line = f"mount -t tmpfs -o size={size} tmpfs {shlex.quote(str(mnt))} && {'exec ' if background else ''}{script}"
+    if background:
+        return subprocess.Popen(["unshare", "-rm", "sh", "-c", line], env=env(), cwd=ROOT, **kw)
     return subprocess.run(["unshare", "-rm", "sh", "-c", line], env=env(), cwd=ROOT, capture_output=True, text=True,
                           timeout=900)
 
