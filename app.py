@@ -31,7 +31,6 @@ gr = lazy("gradio")
 from rag.api import check_question, clean_text, release  # noqa: E402,I001
 from rag import collections
 from rag.collections import list_all, settings_for
-from rag.followup import to_read
 from rag.access import is_loopback, login_for
 from rag.present import EMPTY_SOURCES, answer_markdown, index_status, md_code, md_escape, searched_note, sources_html, sync_line
 from rag.startup import WAIT_FIRST_SYNC, WAIT_MODELS, Startup
@@ -178,11 +177,9 @@ def build(settings: rag.Settings, read_only: bool = False, startup: Startup | No
                 return
             engine = engine_for(collection)  # a failed load or a deleted collection: the chat shows why
             yield say("searching …", sources_html(answers))
-            searched = engine.standalone(question, history, answerer)
+            searched, read, hits = engine.prepare(question, history, answerer, int(k))  # the preview and the answer share them
             note = searched_note(question, searched)
             panel = sources_html(answers)
-            hits = engine.search(searched, int(k))  # once per question: the preview and the answer share them
-            read = to_read(searched, question)  # without carry-over's search key words
             if engine.answerers.resolve(answerer) != "extractive":
                 quick = engine.answerers.extractive.answer(read, hits)  # ~0.2 s: shown while the model reads
                 if not quick.refused:

@@ -150,10 +150,16 @@ class Engine:
         says why.
         """
         question = check_question(question, self.settings.max_question_chars)
-        searched = self.standalone(question, history, answerer)
-        hits = self.search(searched, k)
-        for ev in self.answer_stream(to_read(searched, question), hits, answerer):
+        searched, read, hits = self.prepare(question, history, answerer, k)
+        for ev in self.answer_stream(read, hits, answerer):
             yield replace(ev, question=question, standalone=searched) if isinstance(ev, Answer) else ev
+
+    def prepare(self, question: str, history: list | None = None, answerer: str | None = None,
+                k: int | None = None) -> tuple[str, str, list[Hit]]:
+        """The steps before the answer (the UI shows them as they come): the question searched for
+        (``standalone``), the question the answerer reads (``to_read``) and the hits."""
+        searched = self.standalone(question, history, answerer)
+        return searched, to_read(searched, question), self.search(searched, k)
 
     def ask(self, question: str, history: list | None = None, answerer: str | None = None, k: int | None = None) -> Answer:
         return last_answer(self.ask_stream(question, history, answerer, k))

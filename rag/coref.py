@@ -41,18 +41,19 @@ _NOT_NAMES = {  # capitalised words that are not what a pronoun points at
     *WH, *AUX, *PERSON, *GROUP, *THING,
 }
 _PLACE_PREP = {"in", "at", "from", "to", "near", "on", "into", "the"}  # "in Miami", "the Kremlin": not a person
+_EVENT = re.compile(r"\s+(?:meetings?|talks|summits?|visits?|trips?|aides?|officials?)\b")  # "the Moscow meeting"
 
 
 def names(text: str) -> list[tuple[str, bool]]:
     """Capitalised names in ``text``, in order, each with whether it may be a person.
 
-    Leading titles and question words are dropped; a name after "in", "at", "the"... is a
-    place or thing; nationality adjectives and abbreviations are not names.
+    Leading titles and question words are dropped; a name after "in", "at", "the"... or before
+    "meeting", "talks", "aide"... is a place or thing; nationality adjectives and abbreviations are not names.
 
     >>> names("Who did Witkoff and Jared Kushner meet in Moscow?")
     [('Witkoff', True), ('Jared Kushner', True), ('Moscow', False)]
-    >>> names("Russian President Vladimir Putin met U.S. envoys at the Kremlin")
-    [('Vladimir Putin', True), ('Kremlin', False)]
+    >>> names("Russian President Vladimir Putin met U.S. envoys at the Kremlin in a late-night Moscow meeting")
+    [('Vladimir Putin', True), ('Kremlin', False), ('Moscow', False)]
     """
     out: list[tuple[str, bool]] = []
     for m in _NAME.finditer(text):
@@ -67,7 +68,8 @@ def names(text: str) -> list[tuple[str, bool]]:
         if not name or name.lower() in _NOT_NAMES or _adjective(name):
             continue
         before = text[:start].split()
-        person = not (before and before[-1].lower() in _PLACE_PREP)
+        modifier = _EVENT.match(text, m.end()) and not re.search(r"['’]s?$", m.group())  # not "Trump's aide"
+        person = not (before and before[-1].lower() in _PLACE_PREP) and not modifier
         out.append((name, person))
     return out
 
@@ -237,11 +239,9 @@ def _replace_last(text: str, old: str, new: str) -> str:
 
 
 def _referents(prev_q: str, prev_a: str) -> tuple[list[str], list[str]]:
-    """Who a "he" or "they" may mean, most likely first, and the places "there" may mean.
-
-    After a question whose subject is "who" ("Who met Putin?") the people its answer names
-    come first, nearest to the question's words; otherwise ("Who is X?", "Who did X meet?")
-    the people the question names, then the answer's.
+    """Who a "he" or "they" may mean, most likely first, and the places "there" may mean. After a
+    question whose subject is "who" ("Who met Putin?") the people its answer names come first, nearest
+    to the question's words; otherwise ("Who is X?", "Who did X meet?") the question's, then the answer's.
     """
     prev_q = without_key_words(prev_q)  # key words carried over earlier are not names
     people = [n for n, person in names(prev_q) if person]

@@ -185,3 +185,6 @@ def test_carried_over_key_words_are_searched_for_not_read(engine, monkeypatch):
     a = engine.ask("Which hotel are they staying at?", [("On which day are the talks held?", "Saturday")])
     assert a.standalone == "Which hotel are they staying at (day, talks, held)?"
     assert read == ["Which hotel are they staying at?"]
+    # The UI takes the same steps one at a time, to show what was searched for before the answer.
+    searched, to_read, hits = engine.prepare("Which hotel are they staying at?", [("On which day are the talks held?", "Saturday")])
+    assert (searched, to_read) == (a.standalone, read[0]) and [h.id for h in hits] == [h.id for h in a.hits]

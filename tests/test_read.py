@@ -80,6 +80,41 @@ def test_the_check_decides_between_answer_and_refusal(p_yes, refused):
     assert to_answer("Where does the Danube rise?", [HIT], reading, "reader").refused is refused
 
 
+@pytest.mark.parametrize("p_top, quoted", [(0.9, 1), (0.7, 2), (0.2, 2)])
+def test_a_rejected_sentence_gives_way_to_the_rankers_best_when_the_check_accepts_that(p_top, quoted):
+    """The model copied from sentence 2 (it names the question's subject); the check says no. The
+    ranker's best, sentence 1, is checked too and quoted, without the model's phrase, only when the
+    check's "yes" for it has log-odds above SWITCH (1.0: p > 0.73)."""
+    sentences = [Sentence(HIT, 0, 34, 0.6), Sentence(HIT, 35, 67, 0.5)]
+    out = Completion("the North Sea", [{"the": math.log(0.99), "NOT": math.log(0.01)}])
+    asked: list[str] = []
+
+    def checker(sentence: str) -> float:
+        asked.append(sentence)
+        return 0.1 if sentence.startswith("It flows") else p_top
+
+    reading = decide("Where does the Rhine rise?", [HIT], sentences, [[1, 2]], out, ABSTENTION, checker=checker)
+    assert asked == ["It flows north to the North Sea.", "The Rhine rises in the Swiss Alps."]
+    assert reading.chosen == quoted
+    assert reading.phrase == ("" if quoted == 1 else "the North Sea")
+    assert reading.features["check"] == pytest.approx(math.log(p_top / (1 - p_top)) if quoted == 1 else math.log(0.1 / 0.9))
+    if quoted == 1:
+        answer = to_answer("Where does the Rhine rise?", [HIT], reading, "reader")
+        assert answer.citations[0].quote == "The Rhine rises in the Swiss Alps." and answer.short == ""
+
+
+def test_the_rankers_best_is_not_asked_about_when_it_cannot_hold_what_is_asked():
+    """"When ...?" wants a date: a ranker's best sentence without one is not checked, however the check
+    would judge it (it said yes to "Since the Peace of Westphalia, ..." for "When was the Peace of
+    Westphalia established?"), and the rejected reading stands."""
+    sentences = [Sentence(HIT, 0, 34, 0.6), Sentence(HIT, 35, 67, 0.5)]
+    out = Completion("the North Sea", [{"the": math.log(0.99), "NOT": math.log(0.01)}])
+    asked: list[str] = []
+    reading = decide("When does the Rhine rise?", [HIT], sentences, [[1, 2]], out, ABSTENTION,
+                     checker=lambda sentence: (asked.append(sentence), 0.1 if sentence.startswith("It") else 0.99)[1])
+    assert asked == ["It flows north to the North Sea."] and reading.chosen == 2 and reading.refused
+
+
 def test_without_a_checker_the_reading_has_no_check_feature():
     sentences = [Sentence(HIT, 0, 34, 0.7)]
     out = Completion("the Swiss Alps", [{"the": 0.0}])
