@@ -187,11 +187,17 @@ def check_question(question: object, limit: int) -> str:
 
 
 _UNSAYABLE = re.compile(r"[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f]")
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")  # terminal: "\x1b[2J"
 
 
 def clean_text(text: str) -> str:
-    """``text`` without lone surrogates and control characters (tab and newline kept): what JSON and UTF-8 can carry."""
-    return _UNSAYABLE.sub("", text)
+    r"""``text`` without terminal escape sequences, lone surrogates and control characters (tab and newline
+    kept): what JSON and UTF-8 can carry, and no "[2J" left of a pasted escape.
+
+    >>> clean_text("Who is\x00 Hnatov?\x1b[2J\x1b[1;31m" + chr(0xDC00))
+    'Who is Hnatov?'
+    """
+    return _UNSAYABLE.sub("", _ESCAPE.sub("", text))
 
 
 _engines: dict[Settings, Engine] = {}
