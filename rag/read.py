@@ -184,9 +184,9 @@ def locate(phrase: str, sentences: list[Sentence]) -> list[int]:
 # Chosen on the tuning halves. MARGIN (answerable questions quoted right, SQuAD / project): the model's
 # sentence always 0.767 / 0.857, the ranker's best always 0.697 / 0.905, the model's unless the ranker's
 # best is ahead by more than 0.25: 0.782 / 0.905 (0.1: 0.761 / 0.952, 0.3: 0.789 / 0.857). SWITCH: the
-# check rejected the model's sentence, the ranker's best is quoted (without a short answer) when its "yes"
-# log-odds exceed it; SQuAD accuracy / declined at fit_abstention's bound: never 0.732 / 0.429; re-read with
-# 1: 0.746 / 0.505, and holds_type 0.746 / 0.514; replayed on older rows 0: 0.746 / 0.448, 2: 0.739 / 0.429.
+# ranker's best is quoted instead (without a short answer) when the check's "yes" log-odds for it exceed
+# SWITCH and the model's sentence's by SWITCH. SQuAD accuracy / declined at fit_abstention's bound: never
+# 0.732 / 0.429; only over rejected sentences, 1: 0.746 / 0.514 (0: 0.746 / 0.448, 2: 0.739 / 0.429).
 MARGIN = 0.25
 SWITCH = 1.0
 
@@ -247,11 +247,11 @@ def decide(question: str, hits: list[Hit], sentences: list[Sentence], passages: 
     chosen = choose(raw, sentences, margin)
     phrase = raw.strip(_PUNCT) if chosen in locate(raw, sentences) else ""
     p_check = checker(sentences[chosen - 1].text) if checker is not None and chosen else None
-    top = _top(sentences)  # rejected: try the ranker's best if it can hold what is asked (a date for "when" ...)
-    rest = sentences[top - 1].text.split(" ", 1)[-1]  # past its first word ("The", "Since": not names)
-    if p_check is not None and p_check < 0.5 and top != chosen and holds_type(question, rest, skip=question):
+    top = _top(sentences)  # a second look: the ranker's best, if it can hold what is asked (a date for "when" ...)
+    if p_check is not None and top != chosen and holds_type(question, sentences[top - 1].text.split(" ", 1)[-1],
+                                                            skip=question):  # past its first word: "The", "Since"
         p_top = checker(sentences[top - 1].text)
-        if log_odds(p_top) > SWITCH:
+        if log_odds(p_top) > SWITCH + max(0.0, log_odds(p_check)):
             chosen, phrase, p_check = top, "", p_top
     s = sentences[chosen - 1] if chosen else None
     near = [sentences[n - 1].text for p in passages if chosen in p for n in p if abs(n - chosen) <= 1]

@@ -103,6 +103,19 @@ def test_a_rejected_sentence_gives_way_to_the_rankers_best_when_the_check_accept
         assert answer.citations[0].quote == "The Rhine rises in the Swiss Alps." and answer.short == ""
 
 
+@pytest.mark.parametrize("p_model, p_top, quoted", [(0.6, 0.9, 1), (0.6, 0.78, 2), (0.95, 0.98, 2), (0.95, 0.99, 1)])
+def test_an_accepted_sentence_gives_way_only_to_a_ranker_best_the_check_prefers_by_switch(p_model, p_top, quoted):
+    """The check accepted the model's sentence, but the ranker's best is asked about too: it is quoted
+    when its "yes" log-odds beat the model's sentence's by more than SWITCH (p 0.6: log-odds 0.41, so
+    the ranker's needs > 1.41, p > 0.80; p 0.95: 2.94, so > 3.94, p > 0.981)."""
+    sentences = [Sentence(HIT, 0, 34, 0.6), Sentence(HIT, 35, 67, 0.5)]
+    out = Completion("the North Sea", [{"the": math.log(0.99), "NOT": math.log(0.01)}])
+    reading = decide("Where does the Rhine rise?", [HIT], sentences, [[1, 2]], out, ABSTENTION,
+                     checker=lambda sentence: p_model if sentence.startswith("It flows") else p_top)
+    assert reading.chosen == quoted
+    assert reading.phrase == ("" if quoted == 1 else "the North Sea")
+
+
 def test_the_rankers_best_is_not_asked_about_when_it_cannot_hold_what_is_asked():
     """"When ...?" wants a date: a ranker's best sentence without one is not checked, however the check
     would judge it (it said yes to "Since the Peace of Westphalia, ..." for "When was the Peace of
