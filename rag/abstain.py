@@ -190,21 +190,21 @@ class Abstention:
 # eval/results/answers-tune-reader.jsonl`, the check added by `python eval/add_check.py` that file,
 # then `python eval/fit_abstention.py --rows` it; eval/results/abstention-fit.txt) by issue 11's
 # bound: at most 0.10 false refusals (answerable questions refused) in each set, then the most
-# refusals of the unanswerable. With the check these weights refuse 0.688 of them on average there
-# at 0.81 (SQuAD 0.543 at false refusals 0.099, accuracy 0.754; project 0.833 at 0.000, accuracy
-# 0.952; rows read since the ranker's best sentence is checked whenever it differs, rag/read.py
-# SWITCH; when it was checked only after a rejection: 0.673 at 0.82, SQuAD 0.514 / 0.746, project
-# 0.833 at 0.048 / 0.905; before that 0.631 at 0.85; a refit 0.678 of these); the weights before the check (none 0.2148,
-# retrieval -1.0356, support -2.7748, bias 2.6313 at 0.62) 0.615 (SQuAD 0.229 at 0.063; project
-# 1.000 at 0.095). The check alone separates SQuAD's should-refuse rows at ROC AUC 0.84 against
-# 0.68 / 0.63 / 0.70 for "NOT FOUND", retrieval and support. Prompts tried for the check on the same
-# rows (AUC on SQuAD): the plain one kept 0.841; stricter rules 0.823; six hand-written examples
-# 0.849 (but 0.692 cross-validated with the rest, and ~6 s a question when the reading prompt has
-# evicted them from llama.cpp's cache); the short answer as a "proposed answer" 0.760.
-# Tried on top of the four, cross-validated (eval/results/abstention-fit.txt): the share of the
-# question's content words in the chosen sentence, names missing, the phrase's type, the support gap,
-# the phrase's log-prob, the hits' margin; support_gap would add 0.051 cross-validated balanced
-# accuracy, kept out so far (the weights are chosen in-sample by the bound, not by that figure).
+# refusals of the unanswerable. With the check these weights refuse 0.688 of them on average there at
+# 0.81 (SQuAD 0.543 at false refusals 0.099, accuracy 0.754; project 0.833 at 0.000, accuracy 0.952;
+# rows read since the ranker's best sentence is checked whenever it differs, rag/read.py SWITCH; when
+# it was checked only after a rejection: 0.673 at 0.82, SQuAD 0.514 / 0.746, project 0.833 at 0.048 /
+# 0.905; before that 0.631 at 0.85; a refit 0.678 of these); the weights before the check (none
+# 0.2148, retrieval -1.0356, support -2.7748, bias 2.6313 at 0.62) 0.615 (SQuAD 0.229 at 0.063;
+# project 1.000 at 0.095). The check alone separates SQuAD's should-refuse rows at ROC AUC 0.84
+# against 0.68 / 0.63 / 0.70 for "NOT FOUND", retrieval and support. Prompts tried for the check on
+# the same rows (AUC on SQuAD): the plain one kept 0.841; stricter rules 0.823; six hand-written
+# examples 0.849 (but 0.692 cross-validated with the rest, and ~6 s a question when the reading prompt
+# has evicted them from llama.cpp's cache); the short answer as a "proposed answer" 0.760. Tried on
+# top of the four, cross-validated (eval/results/abstention-fit.txt): the share of the question's
+# content words in the chosen sentence, names missing, the phrase's type, the support gap, the
+# phrase's log-prob, the hits' margin; support_gap would add 0.056 cross-validated balanced accuracy,
+# kept out so far (the weights are chosen in-sample by the bound, not by that figure).
 ABSTENTION = Abstention({"none": 0.0623, "retrieval": 0.6344, "support": -0.6984, "check": -1.6201}, 2.2121, 0.81)
 
 # An answer whose refusal score is at most 1 - WELL_SUPPORTED is shown as "well supported", any

@@ -9,7 +9,7 @@ allows only a run of consecutive words of ONE of those sentences. The answer is 
 plus the sentence holding it, verbatim (a citation that cannot be wrong, subject and fact in
 one sentence), and the model writes ~5 tokens instead of ~25. Whether to answer at all is a
 score (rag/abstain.py), its strongest part a second one-token call: does the chosen sentence
-answer the question, yes or no. When it says no, the ranker's best sentence is asked about too.
+answer the question, yes or no; the ranker's best sentence, if another, is asked about too.
 
 Share of the tuning halves' answerable questions (SQuAD v2 "Rhine" even paragraphs / the project
 set's odd ids) whose quoted sentence holds the gold answer: the ranker's best sentence 0.697 / 0.905;
@@ -198,9 +198,7 @@ class Reader:
     def __init__(self, model: Completer, scorer: SentenceScorer, abstention: Abstention = ABSTENTION,
                  context: Callable[[Hit], Hit] | None = None, best: int = 3, neighbours: int = 1,
                  limit: int = 9, margin: float = MARGIN, max_tokens: int = 16) -> None:
-        self.model = model
-        self.scorer = scorer
-        self.abstention = abstention
+        self.model, self.scorer, self.abstention = model, scorer, abstention
         self.context = context  # widens a hit to more of its document (neighbours across chunk boundaries)
         self.best, self.neighbours, self.limit, self.margin, self.max_tokens = best, neighbours, limit, margin, max_tokens
 
@@ -248,8 +246,8 @@ def decide(question: str, hits: list[Hit], sentences: list[Sentence], passages: 
     phrase = raw.strip(_PUNCT) if chosen in locate(raw, sentences) else ""
     p_check = checker(sentences[chosen - 1].text) if checker is not None and chosen else None
     top = _top(sentences)  # a second look: the ranker's best, if it can hold what is asked (a date for "when" ...)
-    if p_check is not None and top != chosen and holds_type(question, sentences[top - 1].text.split(" ", 1)[-1],
-                                                            skip=question):  # past its first word: "The", "Since"
+    rest = sentences[top - 1].text.split(" ", 1)[-1]  # past its first word ("The", "Since": not names)
+    if p_check is not None and top != chosen and holds_type(question, rest, skip=question):
         p_top = checker(sentences[top - 1].text)
         if log_odds(p_top) > SWITCH + max(0.0, log_odds(p_check)):
             chosen, phrase, p_check = top, "", p_top
